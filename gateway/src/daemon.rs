@@ -1,0 +1,161 @@
+//! Wiring: builds every part from the configuration, runs them, and stops
+//! them in order on SIGINT/SIGTERM.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, CredentialConfig};
+use crate::credential::{Credential, SoftwareCredential};
+use crate::queue::delivery::{Delivery, DeliverySettings};
+use crate::queue::{Queue, RetryPolicy};
+use crate::smtp::SmtpContext;
+use crate::upstream::{Connector, Endpoint};
+use crate::whitelist::Whitelist;
+
+/// Loads the configured credential.
+pub fn load_credential(config: &Config) -> anyhow::Result<Arc<dyn Credential>> {
+    let credential: Arc<dyn Credential> = match &config.credential {
+        CredentialConfig::Software {
+            pkcs12: Some(p12),
+            pkcs12_password_file: Some(pass),
+            ..
+        } => Arc::new(SoftwareCredential::from_pkcs12(p12, pass)?),
+        CredentialConfig::Software {
+            certificate: Some(cert),
+            key: Some(key),
+            ..
+        } => Arc::new(SoftwareCredential::from_pem(cert, key)?),
+        CredentialConfig::Software { .. } => anyhow::bail!("{}: key `credential`: incomplete software credential", config.path.display()),
+    };
+    let remaining = credential.not_after() - crate::queue::now_unix();
+    if remaining < 0 {
+        tracing::error!(identity = %credential.identity(), "the credential's certificate has expired; the operator will refuse it");
+    } else if remaining < 30 * 24 * 3600 {
+        tracing::warn!(identity = %credential.identity(), days_left = remaining / 86400, "the credential's certificate expires soon");
+    }
+    Ok(credential)
+}
+
+/// Builds the upstream connector (TLS policy + credential + endpoint).
+pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Result<Connector> {
+    let anchors = crate::tls::mssante::load_trust_anchors(&config.upstream.trust_anchors)?;
+    let tls = crate::tls::mssante::client_config(anchors, &config.upstream.tls_versions, credential)?;
+    let endpoint = match &config.upstream.host {
+        Some(host) => Endpoint::Fixed {
+            host: host.clone(),
+            port: config.upstream.port,
+        },
+        None => Endpoint::Srv {
+            domain: crate::address::Address::parse(&config.mssante.mailbox)
+                .map(|a| a.domain().to_string())
+                .unwrap_or_default(),
+        },
+    };
+    Ok(Connector {
+        endpoint,
+        tls_mode: config.upstream.tls,
+        server_name: config.upstream.server_name.clone(),
+        tls,
+        ehlo_name: config.smtp.hostname.clone(),
+        connect_timeout: Duration::from_secs(config.upstream.connect_timeout),
+        command_timeout: Duration::from_secs(config.upstream.command_timeout),
+    })
+}
+
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    // Queue and keys are health data and secrets: owner only.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("{}: cannot restrict permissions", dir.display()))?;
+    Ok(())
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    prepare_data_dir(&config)?;
+    let whitelist = Arc::new(Whitelist::load(&config.mssante.whitelist)?);
+    tracing::info!(domains = whitelist.len(), generated = whitelist.generated().unwrap_or("?"), "MSSanté whitelist loaded");
+    let credential = load_credential(&config)?;
+    tracing::info!(identity = %credential.identity(), "credential loaded");
+    let connector = connector(&config, credential)?;
+
+    let (cert, key) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => crate::tls::local::ensure_box_certificate(&config.data_dir.join("tls"), &config.smtp.hostname)?,
+    };
+    let server_tls = crate::tls::local::server_config(&cert, &key)?;
+
+    let retry = RetryPolicy {
+        initial: Duration::from_secs(config.queue.retry_initial),
+        max: Duration::from_secs(config.queue.retry_max),
+        lifetime: Duration::from_secs(config.queue.lifetime_hours * 3600),
+    };
+    let queue = Queue::open(&config.queue_dir(), retry)?;
+    let wake = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+
+    let delivery = Delivery::new(
+        queue.clone(),
+        connector,
+        DeliverySettings {
+            max_sessions: config.upstream.max_sessions,
+            messages_per_session: config.upstream.messages_per_session,
+            session_idle: Duration::from_secs(config.upstream.session_idle),
+            mailbox: config.mssante.mailbox.clone(),
+            hostname: config.smtp.hostname.clone(),
+            reports_maildir: config.reports_maildir(),
+        },
+        wake.clone(),
+    );
+    let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
+
+    let context = Arc::new(SmtpContext::from_config(&config, whitelist, server_tls, queue, wake));
+    if context.accounts.is_empty() && config.smtp.trusted_networks.is_empty() {
+        tracing::warn!("no local account and no trusted network: nobody can submit mail");
+    }
+    let mut servers = Vec::new();
+    for addr in &config.smtp.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (smtp.listen)"))?;
+        tracing::info!(address = %addr, "local SMTP submission listening");
+        servers.push(tokio::spawn(crate::smtp::serve(
+            listener,
+            context.clone(),
+            config.smtp.max_connections,
+            shutdown.clone(),
+        )));
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    shutdown.cancel();
+    for server in servers {
+        let _ = server.await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
+    tracing::info!(
+        sessions_opened = delivery.stats.sessions_opened.load(std::sync::atomic::Ordering::Relaxed),
+        messages_sent = delivery.stats.messages_sent.load(std::sync::atomic::Ordering::Relaxed),
+        "stopped"
+    );
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

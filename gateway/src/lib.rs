@@ -1,0 +1,18 @@
+//! Facteur: the secure-mail gateway of a medical practice.
+//!
+//! The practice's mail clients and software speak plain local SMTP to the
+//! box ([`smtp`]); every accepted message is made durable in the [`queue`]
+//! before the client hears "250"; [`queue::delivery`] sends it to the
+//! practice's MSSanté operator ([`upstream`]) over mutually authenticated
+//! TLS ([`tls::mssante`]) with the practice's [`credential`].
+
+pub mod address;
+pub mod config;
+pub mod credential;
+pub mod daemon;
+pub mod logging;
+pub mod queue;
+pub mod smtp;
+pub mod tls;
+pub mod upstream;
+pub mod whitelist;
