@@ -130,8 +130,12 @@ impl Network {
                 let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
-            (IpAddr::V6(_), IpAddr::V4(ip)) => self.contains(std::net::IpAddr::V6(ip.to_ipv6_mapped())),
-            (IpAddr::V4(_), IpAddr::V6(ip)) => ip.to_ipv4_mapped().is_some_and(|v4| self.contains(v4.into())),
+            (IpAddr::V6(_), IpAddr::V4(ip)) => {
+                self.contains(std::net::IpAddr::V6(ip.to_ipv6_mapped()))
+            }
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(v4.into())),
         }
     }
 }
@@ -143,10 +147,16 @@ impl std::str::FromStr for Network {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: std::net::IpAddr = addr.parse().map_err(|_| format!("`{text}` is not an IP network"))?;
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{text}`: bad prefix length"))?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{text}`: bad prefix length"))?,
             None => max,
         };
         Ok(Network { addr, prefix })
@@ -310,7 +320,9 @@ impl std::fmt::Debug for CredentialConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CredentialConfig::Software {
-                pkcs12, certificate, ..
+                pkcs12,
+                certificate,
+                ..
             } => f
                 .debug_struct("Software")
                 .field("pkcs12", pkcs12)
@@ -578,17 +590,25 @@ key = "key.pem"
     fn parses_and_resolves_relative_paths() {
         let config = Config::parse(Path::new("/etc/facteur/facteur.toml"), &sample()).unwrap();
         assert_eq!(config.data_dir, Path::new("/etc/facteur/data"));
-        assert_eq!(config.upstream.trust_anchors, Path::new("/etc/facteur/igc.pem"));
+        assert_eq!(
+            config.upstream.trust_anchors,
+            Path::new("/etc/facteur/igc.pem")
+        );
         assert_eq!(config.upstream.port, 587);
         assert_eq!(config.upstream.tls_versions, vec![TlsVersion::Tls12]);
         assert_eq!(config.queue.lifetime_hours, 120);
-        assert_eq!(config.reports_maildir(), Path::new("/etc/facteur/data/reports"));
+        assert_eq!(
+            config.reports_maildir(),
+            Path::new("/etc/facteur/data/reports")
+        );
     }
 
     #[test]
     fn unknown_key_names_the_key_and_file() {
         let text = sample().replace("[smtp]", "[smtp]\nlisten_port = 3");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/x/f.toml:"), "{err}");
         assert!(err.contains("listen_port"), "{err}");
     }
@@ -596,19 +616,30 @@ key = "key.pem"
     #[test]
     fn semantic_errors_name_the_key() {
         let text = sample().replace("[smtp]", "[smtp]\nmax_recipients = 0");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
-        assert_eq!(err, "/x/f.toml: key `smtp.max_recipients`: must be greater than 0");
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/x/f.toml: key `smtp.max_recipients`: must be greater than 0"
+        );
 
         let text = sample().replace(HASH, "plaintext");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("accounts.password_hash"), "{err}");
 
         let text = sample().replace("key = \"key.pem\"", "");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("key `credential`"), "{err}");
 
         let text = sample().replace("cabinet@test.mssante.fr", "not an address");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mssante.mailbox"), "{err}");
     }
 
@@ -626,13 +657,20 @@ key = "key.pem"
         assert!("10.0.0.0/33".parse::<Network>().is_err());
         assert!("bad".parse::<Network>().is_err());
         let text = sample().replace("[smtp]", "[smtp]\ntrusted_networks = [\"nonsense\"]");
-        let err = Config::parse(Path::new("/x/f.toml"), &text).unwrap_err().to_string();
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nonsense"), "{err}");
     }
 
     #[test]
     fn missing_file_is_reported_with_its_path() {
-        let err = Config::load(Path::new("/nonexistent/facteur.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("/nonexistent/facteur.toml: cannot read"), "{err}");
+        let err = Config::load(Path::new("/nonexistent/facteur.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/nonexistent/facteur.toml: cannot read"),
+            "{err}"
+        );
     }
 }

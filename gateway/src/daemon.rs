@@ -31,7 +31,10 @@ pub fn load_credential(config: &Config) -> anyhow::Result<Arc<dyn Credential>> {
             key: Some(key),
             ..
         } => Arc::new(SoftwareCredential::from_pem(cert, key)?),
-        CredentialConfig::Software { .. } => anyhow::bail!("{}: key `credential`: incomplete software credential", config.path.display()),
+        CredentialConfig::Software { .. } => anyhow::bail!(
+            "{}: key `credential`: incomplete software credential",
+            config.path.display()
+        ),
     };
     let remaining = credential.not_after() - crate::queue::now_unix();
     if remaining < 0 {
@@ -45,7 +48,8 @@ pub fn load_credential(config: &Config) -> anyhow::Result<Arc<dyn Credential>> {
 /// Builds the upstream connector (TLS policy + credential + endpoint).
 pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Result<Connector> {
     let anchors = crate::tls::mssante::load_trust_anchors(&config.upstream.trust_anchors)?;
-    let tls = crate::tls::mssante::client_config(anchors, &config.upstream.tls_versions, credential)?;
+    let tls =
+        crate::tls::mssante::client_config(anchors, &config.upstream.tls_versions, credential)?;
     let endpoint = match &config.upstream.host {
         Some(host) => Endpoint::Fixed {
             host: host.clone(),
@@ -70,7 +74,8 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
 
 fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the data directory", dir.display()))?;
     // Queue and keys are health data and secrets: owner only.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("{}: cannot restrict permissions", dir.display()))?;
@@ -81,14 +86,21 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     prepare_data_dir(&config)?;
     let whitelist = Arc::new(Whitelist::load(&config.mssante.whitelist)?);
-    tracing::info!(domains = whitelist.len(), generated = whitelist.generated().unwrap_or("?"), "MSSanté whitelist loaded");
+    tracing::info!(
+        domains = whitelist.len(),
+        generated = whitelist.generated().unwrap_or("?"),
+        "MSSanté whitelist loaded"
+    );
     let credential = load_credential(&config)?;
     tracing::info!(identity = %credential.identity(), "credential loaded");
     let connector = connector(&config, credential)?;
 
     let (cert, key) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => crate::tls::local::ensure_box_certificate(&config.data_dir.join("tls"), &config.smtp.hostname)?,
+        _ => crate::tls::local::ensure_box_certificate(
+            &config.data_dir.join("tls"),
+            &config.smtp.hostname,
+        )?,
     };
     let server_tls = crate::tls::local::server_config(&cert, &key)?;
 
@@ -116,7 +128,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
 
-    let context = Arc::new(SmtpContext::from_config(&config, whitelist, server_tls, queue, wake));
+    let context = Arc::new(SmtpContext::from_config(
+        &config, whitelist, server_tls, queue, wake,
+    ));
     if context.accounts.is_empty() && config.smtp.trusted_networks.is_empty() {
         tracing::warn!("no local account and no trusted network: nobody can submit mail");
     }
@@ -142,15 +156,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
     tracing::info!(
-        sessions_opened = delivery.stats.sessions_opened.load(std::sync::atomic::Ordering::Relaxed),
-        messages_sent = delivery.stats.messages_sent.load(std::sync::atomic::Ordering::Relaxed),
+        sessions_opened = delivery
+            .stats
+            .sessions_opened
+            .load(std::sync::atomic::Ordering::Relaxed),
+        messages_sent = delivery
+            .stats
+            .messages_sent
+            .load(std::sync::atomic::Ordering::Relaxed),
         "stopped"
     );
     Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     tokio::select! {

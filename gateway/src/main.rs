@@ -9,10 +9,20 @@ use clap::{Parser, Subcommand};
 use facteur::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "facteur", version, about = "Facteur: MSSanté secure-mail gateway for medical practices")]
+#[command(
+    name = "facteur",
+    version,
+    about = "Facteur: MSSanté secure-mail gateway for medical practices"
+)]
 struct Cli {
     /// Configuration file.
-    #[arg(long, short, global = true, env = "FACTEUR_CONFIG", default_value = "/etc/facteur/facteur.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "FACTEUR_CONFIG",
+        default_value = "/etc/facteur/facteur.toml"
+    )]
     config: PathBuf,
     /// Log as JSON lines (overrides `log.format`).
     #[arg(long, global = true)]
@@ -62,7 +72,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::HashPassword => hash_password(),
         Command::Run => {
             let config = Config::load(&cli.config)?;
-            let format = if cli.log_json { LogFormat::Json } else { config.log.format };
+            let format = if cli.log_json {
+                LogFormat::Json
+            } else {
+                config.log.format
+            };
             facteur::logging::init(format, &config.log.level);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -83,7 +97,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("ok");
             Ok(())
         }
-        Command::Queue { command: QueueCommand::List { json } } => {
+        Command::Queue {
+            command: QueueCommand::List { json },
+        } => {
             let config = Config::load(&cli.config)?;
             let entries = facteur::queue::list(&config.queue_dir())?;
             let mut out = std::io::stdout().lock();
@@ -119,7 +135,8 @@ fn hash_password() -> anyhow::Result<()> {
     if password.len() < 8 {
         anyhow::bail!("the password must have at least 8 characters");
     }
-    let hash = facteur::smtp::hash_password(password).map_err(|e| anyhow::anyhow!("cannot hash: {e}"))?;
+    let hash =
+        facteur::smtp::hash_password(password).map_err(|e| anyhow::anyhow!("cannot hash: {e}"))?;
     println!("{hash}");
     Ok(())
 }

@@ -67,9 +67,7 @@ impl Whitelist {
                         .trim()
                         .to_string();
                     match path.last().map(Vec::as_slice) {
-                        Some(b"Nom")
-                            if path.len() >= 2 && path[path.len() - 2] == b"Domaine" =>
-                        {
+                        Some(b"Nom") if path.len() >= 2 && path[path.len() - 2] == b"Domaine" => {
                             match normalise_domain(&value) {
                                 Some(domain) => {
                                     list.domains.insert(domain);

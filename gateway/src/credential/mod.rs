@@ -10,9 +10,9 @@ mod software;
 use std::fmt;
 use std::sync::Arc;
 
+use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::sign::{CertifiedKey, SigningKey};
-use rustls::SignatureScheme;
 use rustls_pki_types::CertificateDer;
 
 pub use software::SoftwareCredential;

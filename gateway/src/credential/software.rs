@@ -9,7 +9,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
-use super::{describe_certificate, Credential, CredentialError};
+use super::{Credential, CredentialError, describe_certificate};
 
 /// A certificate whose private key is held in this process's memory.
 pub struct SoftwareCredential {

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use super::dsn::{self, FailedRecipient, Report};
 use super::store::FinalFailure;
-use super::{now_unix, Job, Outcome, Queue, QueueId};
+use super::{Job, Outcome, Queue, QueueId, now_unix};
 use crate::upstream::{Connector, UpstreamSession};
 
 /// Settings of the delivery side.
@@ -65,7 +65,12 @@ pub struct Delivery {
 const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 
 impl Delivery {
-    pub fn new(queue: Queue, connector: Connector, settings: DeliverySettings, wake: Arc<Notify>) -> Arc<Delivery> {
+    pub fn new(
+        queue: Queue,
+        connector: Connector,
+        settings: DeliverySettings,
+        wake: Arc<Notify>,
+    ) -> Arc<Delivery> {
         Arc::new(Delivery {
             queue,
             connector: Arc::new(connector),
@@ -73,7 +78,10 @@ impl Delivery {
             settings,
             wake,
             idle: Mutex::new(Vec::new()),
-            pause: Mutex::new(Pause { until: None, failures: 0 }),
+            pause: Mutex::new(Pause {
+                until: None,
+                failures: 0,
+            }),
             stats: DeliveryStats::default(),
         })
     }
@@ -108,13 +116,21 @@ impl Delivery {
             }
         }
         while tasks.join_next().await.is_some() {}
-        let sessions: Vec<UpstreamSession> = self.idle.lock().map(|mut v| v.drain(..).collect()).unwrap_or_default();
+        let sessions: Vec<UpstreamSession> = self
+            .idle
+            .lock()
+            .map(|mut v| v.drain(..).collect())
+            .unwrap_or_default();
         for session in sessions {
             session.quit().await;
         }
     }
 
-    async fn dispatch(self: &Arc<Self>, busy: &Arc<Mutex<HashSet<QueueId>>>, tasks: &mut JoinSet<()>) {
+    async fn dispatch(
+        self: &Arc<Self>,
+        busy: &Arc<Mutex<HashSet<QueueId>>>,
+        tasks: &mut JoinSet<()>,
+    ) {
         let free = self.permits.available_permits();
         if free == 0 {
             return;
@@ -174,7 +190,9 @@ impl Delivery {
     }
 
     fn note_connect_result(&self, ok: bool) {
-        let Ok(mut pause) = self.pause.lock() else { return };
+        let Ok(mut pause) = self.pause.lock() else {
+            return;
+        };
         if ok {
             pause.failures = 0;
             pause.until = None;
@@ -182,7 +200,10 @@ impl Delivery {
             pause.failures += 1;
             let delay = self.queue.retry_policy().delay(pause.failures);
             pause.until = Some(Instant::now() + delay);
-            tracing::warn!(retry_in_secs = delay.as_secs(), "operator unreachable: delivery paused");
+            tracing::warn!(
+                retry_in_secs = delay.as_secs(),
+                "operator unreachable: delivery paused"
+            );
         }
     }
 
@@ -213,8 +234,9 @@ impl Delivery {
     async fn close_idle_sessions(&self) {
         let stale: Vec<UpstreamSession> = match self.idle.lock() {
             Ok(mut idle) => {
-                let (keep, stale): (Vec<_>, Vec<_>) =
-                    idle.drain(..).partition(|s| s.idle_for() < self.settings.session_idle);
+                let (keep, stale): (Vec<_>, Vec<_>) = idle
+                    .drain(..)
+                    .partition(|s| s.idle_for() < self.settings.session_idle);
                 *idle = keep;
                 stale
             }
@@ -234,8 +256,21 @@ impl Delivery {
             Err(e) => {
                 tracing::error!(error = %e, "message file unreadable");
                 let reply = format!("message file unreadable on the box: {e}");
-                self.record(&job, job.recipients.iter().map(|r| (r.clone(), Outcome::Failed { reply: reply.clone() })).collect())
-                    .await;
+                self.record(
+                    &job,
+                    job.recipients
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.clone(),
+                                Outcome::Failed {
+                                    reply: reply.clone(),
+                                },
+                            )
+                        })
+                        .collect(),
+                )
+                .await;
                 return;
             }
         };
@@ -248,28 +283,59 @@ impl Delivery {
                 _ => match self.connector.connect().await {
                     Ok(s) => {
                         self.note_connect_result(true);
-                        self.stats.sessions_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.stats
+                            .sessions_opened
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         (s, true)
                     }
                     Err(e) => {
                         self.note_connect_result(false);
                         let reply = e.to_string();
                         tracing::warn!(error = %reply, "deferred");
-                        self.record(&job, job.recipients.iter().map(|r| (r.clone(), Outcome::Deferred { reply: reply.clone() })).collect())
-                            .await;
+                        self.record(
+                            &job,
+                            job.recipients
+                                .iter()
+                                .map(|r| {
+                                    (
+                                        r.clone(),
+                                        Outcome::Deferred {
+                                            reply: reply.clone(),
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        )
+                        .await;
                         return;
                     }
                 },
             };
-            match session.send(&self.settings.mailbox, &job.recipients, &body, job.eight_bit).await {
+            match session
+                .send(
+                    &self.settings.mailbox,
+                    &job.recipients,
+                    &body,
+                    job.eight_bit,
+                )
+                .await
+            {
                 Ok(results) => {
-                    if results.iter().any(|(_, o)| matches!(o, Outcome::Delivered { .. })) {
-                        self.stats.messages_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if results
+                        .iter()
+                        .any(|(_, o)| matches!(o, Outcome::Delivered { .. }))
+                    {
+                        self.stats
+                            .messages_sent
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     if let Some(done) = self.return_session(session) {
                         done.quit().await;
                     }
-                    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "attempt finished");
+                    tracing::debug!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "attempt finished"
+                    );
                     self.record(&job, results).await;
                     return;
                 }
@@ -282,8 +348,21 @@ impl Delivery {
                     }
                     let reply = format!("session with the operator broke: {e}");
                     tracing::warn!(error = %reply, in_doubt, "deferred");
-                    self.record(&job, job.recipients.iter().map(|r| (r.clone(), Outcome::Deferred { reply: reply.clone() })).collect())
-                        .await;
+                    self.record(
+                        &job,
+                        job.recipients
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.clone(),
+                                    Outcome::Deferred {
+                                        reply: reply.clone(),
+                                    },
+                                )
+                            })
+                            .collect(),
+                    )
+                    .await;
                     return;
                 }
             }
@@ -293,12 +372,19 @@ impl Delivery {
     async fn record(&self, job: &Job, results: Vec<(String, Outcome)>) {
         for (rcpt, outcome) in &results {
             match outcome {
-                Outcome::Delivered { reply } => tracing::info!(to = %rcpt, reply = %reply, "delivered"),
-                Outcome::Deferred { reply } => tracing::info!(to = %rcpt, reply = %reply, "deferred"),
+                Outcome::Delivered { reply } => {
+                    tracing::info!(to = %rcpt, reply = %reply, "delivered")
+                }
+                Outcome::Deferred { reply } => {
+                    tracing::info!(to = %rcpt, reply = %reply, "deferred")
+                }
                 Outcome::Failed { reply } => tracing::warn!(to = %rcpt, reply = %reply, "failed"),
             }
         }
-        let results = results.into_iter().map(|(r, o)| (job.id.clone(), r, o)).collect();
+        let results = results
+            .into_iter()
+            .map(|(r, o)| (job.id.clone(), r, o))
+            .collect();
         match self.queue.record(results).await {
             Ok(summary) => {
                 self.report(summary.failures).await;
@@ -349,7 +435,9 @@ impl Delivery {
             }
         }
         for (id, recipients) in by_message {
-            let original = tokio::fs::read(self.queue.message_path(&id)).await.unwrap_or_default();
+            let original = tokio::fs::read(self.queue.message_path(&id))
+                .await
+                .unwrap_or_default();
             let maildir = self.settings.reports_maildir.clone();
             let hostname = self.settings.hostname.clone();
             let mailbox = self.settings.mailbox.clone();
@@ -370,17 +458,24 @@ impl Delivery {
             match written {
                 Ok(Ok(path)) => {
                     tracing::info!(queue_id = %id, report = %path.display(), "failure report written");
-                    let items = recipients.into_iter().map(|r| (id.clone(), r.address)).collect();
+                    let items = recipients
+                        .into_iter()
+                        .map(|r| (id.clone(), r.address))
+                        .collect();
                     match self.queue.mark_reported(items).await {
                         Ok(finished) => {
                             for id in finished {
                                 self.remove_body(&id).await;
                             }
                         }
-                        Err(e) => tracing::error!(queue_id = %id, error = %e, "cannot mark report written"),
+                        Err(e) => {
+                            tracing::error!(queue_id = %id, error = %e, "cannot mark report written")
+                        }
                     }
                 }
-                Ok(Err(e)) => tracing::error!(queue_id = %id, error = %e, "cannot write failure report"),
+                Ok(Err(e)) => {
+                    tracing::error!(queue_id = %id, error = %e, "cannot write failure report")
+                }
                 Err(e) => tracing::error!(queue_id = %id, error = %e, "report task failed"),
             }
         }

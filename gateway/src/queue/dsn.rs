@@ -8,9 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
-use mail_builder::MessageBuilder;
 
 /// One failed recipient of a report.
 #[derive(Debug, Clone)]
@@ -44,7 +44,9 @@ pub fn status_code(reply: &str) -> String {
             let parts: Vec<&str> = code.split('.').collect();
             parts.len() == 3
                 && matches!(parts[0], "4" | "5")
-                && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
         .map(|code| format!("5{}", &code[1..]))
         .unwrap_or_else(|| {
@@ -110,19 +112,31 @@ pub fn build(report: &Report<'_>) -> std::io::Result<Vec<u8>> {
     let subject = if report.recipients.len() == 1 {
         format!("Échec de remise : {}", report.recipients[0].address)
     } else {
-        format!("Échec de remise à {} destinataires", report.recipients.len())
+        format!(
+            "Échec de remise à {} destinataires",
+            report.recipients.len()
+        )
     };
     MessageBuilder::new()
-        .from(("Facteur".to_string(), format!("MAILER-DAEMON@{}", report.reporting_mta)))
+        .from((
+            "Facteur".to_string(),
+            format!("MAILER-DAEMON@{}", report.reporting_mta),
+        ))
         .to(report.to.to_string())
         .subject(subject)
-        .header("Auto-Submitted", mail_builder::headers::raw::Raw::new("auto-replied"))
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-replied"),
+        )
         .body(body)
         .write_to_vec()
 }
 
 fn one_line(text: &str) -> String {
-    text.split(['\r', '\n']).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    text.split(['\r', '\n'])
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn rfc2822_now() -> String {
@@ -142,7 +156,11 @@ pub fn header_section(message: &[u8]) -> &[u8] {
 
 /// Delivers a report into a Maildir (`tmp/` then `new/`, synced), the
 /// format every mail tool reads. Returns the new file's path.
-pub fn write_to_maildir(maildir: &Path, name_hint: &str, message: &[u8]) -> std::io::Result<PathBuf> {
+pub fn write_to_maildir(
+    maildir: &Path,
+    name_hint: &str,
+    message: &[u8],
+) -> std::io::Result<PathBuf> {
     for sub in ["tmp", "new", "cur"] {
         std::fs::create_dir_all(maildir.join(sub))?;
     }
@@ -169,10 +187,16 @@ mod tests {
 
     #[test]
     fn status_codes_from_replies() {
-        assert_eq!(status_code("550 5.1.1 <x>: Recipient address rejected"), "5.1.1");
+        assert_eq!(
+            status_code("550 5.1.1 <x>: Recipient address rejected"),
+            "5.1.1"
+        );
         assert_eq!(status_code("554 5.7.1 refused"), "5.7.1");
         assert_eq!(status_code("550 no enhanced code"), "5.0.0");
-        assert_eq!(status_code("delivery time expired; last error: 451 4.3.0 x"), "4.4.7");
+        assert_eq!(
+            status_code("delivery time expired; last error: 451 4.3.0 x"),
+            "4.4.7"
+        );
     }
 
     #[test]
@@ -193,11 +217,18 @@ mod tests {
         .unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("multipart/report"), "{text}");
-        assert!(text.contains("report-type=\"delivery-status\"") || text.contains("report-type=delivery-status"), "{text}");
+        assert!(
+            text.contains("report-type=\"delivery-status\"")
+                || text.contains("report-type=delivery-status"),
+            "{text}"
+        );
         assert!(text.contains("Final-Recipient: rfc822; dr.x@medecin.test.mssante.fr"));
         assert!(text.contains("Status: 5.1.1"));
         assert!(text.contains("Action: failed"));
-        assert!(!text.contains("secret body"), "the report must not carry the body");
+        assert!(
+            !text.contains("secret body"),
+            "the report must not carry the body"
+        );
         let parsed = MessageParser::new().parse(&bytes).unwrap();
         assert_eq!(parsed.parts.len(), 4);
     }
@@ -207,6 +238,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_to_maildir(dir.path(), "ABC", b"Subject: x\r\n\r\n").unwrap();
         assert!(path.starts_with(dir.path().join("new")));
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

@@ -11,8 +11,8 @@ pub mod prepare;
 mod store;
 
 pub use store::{
-    list, now_unix, recipient_status, FinalFailure, Job, Queue, QueueEntry, QueueError, QueueId,
-    RecipientStatus, RetryPolicy,
+    FinalFailure, Job, Queue, QueueEntry, QueueError, QueueId, RecipientStatus, RetryPolicy, list,
+    now_unix, recipient_status,
 };
 
 /// The envelope of a submitted message.

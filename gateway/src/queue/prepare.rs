@@ -48,7 +48,10 @@ pub fn canonical_line_endings(data: &[u8]) -> Vec<u8> {
 pub fn prepare(data: &[u8], submission: &Submission<'_>, queue_hint: &str) -> Prepared {
     let data = canonical_line_endings(data);
     let parsed = MessageParser::new().parse_headers(&data);
-    let existing_id = parsed.as_ref().and_then(|m| m.message_id()).map(str::to_string);
+    let existing_id = parsed
+        .as_ref()
+        .and_then(|m| m.message_id())
+        .map(str::to_string);
     let has_date = parsed.as_ref().is_some_and(|m| m.date().is_some());
     let has_nil = parsed
         .as_ref()
@@ -71,7 +74,12 @@ pub fn prepare(data: &[u8], submission: &Submission<'_>, queue_hint: &str) -> Pr
     let message_id = match existing_id {
         Some(id) => id,
         None => {
-            let id = format!("{}.{:08x}@{}", queue_hint, rand::random::<u32>(), submission.mailbox_domain);
+            let id = format!(
+                "{}.{:08x}@{}",
+                queue_hint,
+                rand::random::<u32>(),
+                submission.mailbox_domain
+            );
             head.push_str(&format!("Message-ID: <{id}>\r\n"));
             id
         }
@@ -120,7 +128,11 @@ mod tests {
 
     #[test]
     fn adds_missing_headers_once() {
-        let p = prepare(b"Subject: x\r\n\r\nbody\r\n", &submission(), "0123456789ABCDEF");
+        let p = prepare(
+            b"Subject: x\r\n\r\nbody\r\n",
+            &submission(),
+            "0123456789ABCDEF",
+        );
         let text = String::from_utf8(p.bytes).unwrap();
         assert!(text.starts_with("Received: from pc-secretariat (192.168.1.20)\r\n\tby facteur.local (Facteur) with ESMTPSA id 0123456789ABCDEF;"));
         assert!(text.contains(&format!("Message-ID: <{}>\r\n", p.message_id)));

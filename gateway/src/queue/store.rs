@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::{Envelope, Outcome};
@@ -289,7 +289,13 @@ impl Queue {
 
     /// Stores a message durably and returns its id. When this returns `Ok`,
     /// the message survives a crash or a power cut.
-    pub async fn accept(&self, id: QueueId, envelope: Envelope, body: Vec<u8>, message_id: Option<String>) -> Result<QueueId, QueueError> {
+    pub async fn accept(
+        &self,
+        id: QueueId,
+        envelope: Envelope,
+        body: Vec<u8>,
+        message_id: Option<String>,
+    ) -> Result<QueueId, QueueError> {
         let size = body.len() as u64;
         let eight_bit = body.iter().any(|b| *b >= 0x80);
         let path = self.message_path(&id);
@@ -319,7 +325,12 @@ impl Queue {
 
     /// Messages with recipients due at `now`, oldest first, skipping those
     /// already being delivered.
-    pub async fn due(&self, now: i64, limit: usize, busy: HashSet<QueueId>) -> Result<Vec<Job>, QueueError> {
+    pub async fn due(
+        &self,
+        now: i64,
+        limit: usize,
+        busy: HashSet<QueueId>,
+    ) -> Result<Vec<Job>, QueueError> {
         self.ask(|reply| Command::Due {
             now,
             limit,
@@ -335,7 +346,10 @@ impl Queue {
     }
 
     /// Records the outcome of delivery attempts.
-    pub async fn record(&self, results: Vec<(QueueId, String, Outcome)>) -> Result<RecordSummary, QueueError> {
+    pub async fn record(
+        &self,
+        results: Vec<(QueueId, String, Outcome)>,
+    ) -> Result<RecordSummary, QueueError> {
         self.ask(|reply| Command::Record { results, reply }).await
     }
 
@@ -346,8 +360,12 @@ impl Queue {
 
     /// Notes that the sender was told about these failures; returns the
     /// messages that are now completely done.
-    pub async fn mark_reported(&self, items: Vec<(QueueId, String)>) -> Result<Vec<QueueId>, QueueError> {
-        self.ask(|reply| Command::MarkReported { items, reply }).await
+    pub async fn mark_reported(
+        &self,
+        items: Vec<(QueueId, String)>,
+    ) -> Result<Vec<QueueId>, QueueError> {
+        self.ask(|reply| Command::MarkReported { items, reply })
+            .await
     }
 
     /// Final failures whose report was not written yet (after a crash).
@@ -365,9 +383,14 @@ impl Queue {
         }
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, QueueError>>) -> Command) -> Result<T, QueueError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, QueueError>>) -> Command,
+    ) -> Result<T, QueueError> {
         let (reply, answer) = oneshot::channel();
-        self.writer.send(make(reply)).map_err(|_| QueueError::Stopped)?;
+        self.writer
+            .send(make(reply))
+            .map_err(|_| QueueError::Stopped)?;
         answer.await.map_err(|_| QueueError::Stopped)?
     }
 }
@@ -450,7 +473,12 @@ fn remove_orphans(conn: &Connection, messages: &Path) -> Result<(), QueueError> 
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, messages: PathBuf, retry: RetryPolicy, commands: mpsc::Receiver<Command>) {
+fn writer_loop(
+    mut conn: Connection,
+    messages: PathBuf,
+    retry: RetryPolicy,
+    commands: mpsc::Receiver<Command>,
+) {
     while let Ok(first) = commands.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -469,27 +497,29 @@ fn writer_loop(mut conn: Connection, messages: PathBuf, retry: RetryPolicy, comm
         } else {
             Ok(())
         };
-        let result = conn.transaction().map_err(|e| e.to_string()).and_then(|tx| {
-            let replies: Vec<Reply> = batch
-                .into_iter()
-                .map(|command| apply(&tx, command, &dir_synced, retry))
-                .collect();
-            let committed = if replies.iter().any(Reply::wants_commit) {
-                tx.commit().map_err(|e| e.to_string())
-            } else {
-                tx.rollback().map_err(|e| e.to_string())
-            };
-            Ok((replies, committed))
-        });
-        match result {
-            Ok((replies, committed)) => {
-                for reply in replies {
-                    reply.send(&committed);
-                }
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                // Dropping the batch drops its reply channels: every waiting
+                // session answers 451 and its client retries later.
+                tracing::error!(error = %e, "queue database: cannot start a transaction");
+                continue;
             }
-            Err(message) => {
-                tracing::error!(error = %message, "queue database: cannot start a transaction");
-            }
+        };
+        let replies: Vec<Reply> = batch
+            .into_iter()
+            .map(|command| apply(&tx, command, &dir_synced, retry))
+            .collect();
+        let committed = if replies.iter().any(Reply::wants_commit) {
+            tx.commit().map_err(|e| e.to_string())
+        } else {
+            tx.rollback().map_err(|e| e.to_string())
+        };
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "queue database: commit failed");
+        }
+        for reply in replies {
+            reply.send(&committed);
         }
     }
 }
@@ -497,12 +527,30 @@ fn writer_loop(mut conn: Connection, messages: PathBuf, retry: RetryPolicy, comm
 /// The answer to one command, sent only after the batch's commit.
 enum Reply {
     Insert(oneshot::Sender<Result<(), QueueError>>, Result<(), String>),
-    Due(oneshot::Sender<Result<Vec<Job>, QueueError>>, Result<Vec<Job>, String>),
-    NextDue(oneshot::Sender<Result<Option<i64>, QueueError>>, Result<Option<i64>, String>),
-    Record(oneshot::Sender<Result<RecordSummary, QueueError>>, Result<RecordSummary, String>),
-    Expire(oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>, Result<Vec<FinalFailure>, String>),
-    MarkReported(oneshot::Sender<Result<Vec<QueueId>, QueueError>>, Result<Vec<QueueId>, String>),
-    Unreported(oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>, Result<Vec<FinalFailure>, String>),
+    Due(
+        oneshot::Sender<Result<Vec<Job>, QueueError>>,
+        Result<Vec<Job>, String>,
+    ),
+    NextDue(
+        oneshot::Sender<Result<Option<i64>, QueueError>>,
+        Result<Option<i64>, String>,
+    ),
+    Record(
+        oneshot::Sender<Result<RecordSummary, QueueError>>,
+        Result<RecordSummary, String>,
+    ),
+    Expire(
+        oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>,
+        Result<Vec<FinalFailure>, String>,
+    ),
+    MarkReported(
+        oneshot::Sender<Result<Vec<QueueId>, QueueError>>,
+        Result<Vec<QueueId>, String>,
+    ),
+    Unreported(
+        oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>,
+        Result<Vec<FinalFailure>, String>,
+    ),
 }
 
 impl Reply {
@@ -517,7 +565,11 @@ impl Reply {
     }
 
     fn send(self, committed: &Result<(), String>) {
-        fn finish<T>(tx: oneshot::Sender<Result<T, QueueError>>, value: Result<T, String>, committed: &Result<(), String>) {
+        fn finish<T>(
+            tx: oneshot::Sender<Result<T, QueueError>>,
+            value: Result<T, String>,
+            committed: &Result<(), String>,
+        ) {
             let result = match (value, committed) {
                 (Ok(v), Ok(())) => Ok(v),
                 (Err(e), _) => Err(QueueError::Corrupt(e)),
@@ -537,7 +589,12 @@ impl Reply {
     }
 }
 
-fn apply(tx: &Transaction<'_>, command: Command, dir_synced: &Result<(), String>, retry: RetryPolicy) -> Reply {
+fn apply(
+    tx: &Transaction<'_>,
+    command: Command,
+    dir_synced: &Result<(), String>,
+    retry: RetryPolicy,
+) -> Reply {
     let s = |e: rusqlite::Error| e.to_string();
     match command {
         Command::Insert(insert, reply) => {
@@ -548,14 +605,20 @@ fn apply(tx: &Transaction<'_>, command: Command, dir_synced: &Result<(), String>
                 match insert_message(tx, &insert, retry) {
                     Ok(()) => tx.execute_batch("RELEASE insert_message").map_err(s),
                     Err(e) => {
-                        let _ = tx.execute_batch("ROLLBACK TO insert_message; RELEASE insert_message");
+                        let _ =
+                            tx.execute_batch("ROLLBACK TO insert_message; RELEASE insert_message");
                         Err(s(e))
                     }
                 }
             });
             Reply::Insert(reply, result)
         }
-        Command::Due { now, limit, busy, reply } => Reply::Due(reply, due_jobs(tx, now, limit, &busy).map_err(s)),
+        Command::Due {
+            now,
+            limit,
+            busy,
+            reply,
+        } => Reply::Due(reply, due_jobs(tx, now, limit, &busy).map_err(s)),
         Command::NextDue(reply) => Reply::NextDue(
             reply,
             tx.query_row(
@@ -565,9 +628,13 @@ fn apply(tx: &Transaction<'_>, command: Command, dir_synced: &Result<(), String>
             )
             .map_err(s),
         ),
-        Command::Record { results, reply } => Reply::Record(reply, record_results(tx, results, retry).map_err(s)),
+        Command::Record { results, reply } => {
+            Reply::Record(reply, record_results(tx, results, retry).map_err(s))
+        }
         Command::Expire { now, reply } => Reply::Expire(reply, expire(tx, now).map_err(s)),
-        Command::MarkReported { items, reply } => Reply::MarkReported(reply, mark_reported(tx, items).map_err(s)),
+        Command::MarkReported { items, reply } => {
+            Reply::MarkReported(reply, mark_reported(tx, items).map_err(s))
+        }
         Command::Unreported(reply) => Reply::Unreported(reply, unreported(tx).map_err(s)),
     }
 }
@@ -600,13 +667,26 @@ fn insert_message(tx: &Connection, insert: &Insert, retry: RetryPolicy) -> rusql
     Ok(())
 }
 
-fn event(tx: &Connection, id: &QueueId, address: Option<&str>, what: &str, detail: Option<&str>) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO events (message, address, at, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![id.as_str(), address, now_unix(), what, detail])?;
+fn event(
+    tx: &Connection,
+    id: &QueueId,
+    address: Option<&str>,
+    what: &str,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (message, address, at, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id.as_str(), address, now_unix(), what, detail])?;
     Ok(())
 }
 
-fn due_jobs(tx: &Transaction<'_>, now: i64, limit: usize, busy: &HashSet<QueueId>) -> rusqlite::Result<Vec<Job>> {
+fn due_jobs(
+    tx: &Transaction<'_>,
+    now: i64,
+    limit: usize,
+    busy: &HashSet<QueueId>,
+) -> rusqlite::Result<Vec<Job>> {
     let mut stmt = tx.prepare_cached(
         "SELECT m.id, m.sender, m.size, m.eight_bit, m.expires_at, r.address
          FROM recipients r JOIN messages m ON m.id = r.message
@@ -640,7 +720,11 @@ fn due_jobs(tx: &Transaction<'_>, now: i64, limit: usize, busy: &HashSet<QueueId
     Ok(jobs)
 }
 
-fn record_results(tx: &Transaction<'_>, results: Vec<(QueueId, String, Outcome)>, retry: RetryPolicy) -> rusqlite::Result<RecordSummary> {
+fn record_results(
+    tx: &Transaction<'_>,
+    results: Vec<(QueueId, String, Outcome)>,
+    retry: RetryPolicy,
+) -> rusqlite::Result<RecordSummary> {
     let now = now_unix();
     let mut summary = RecordSummary::default();
     let mut touched: Vec<QueueId> = Vec::new();
@@ -688,11 +772,16 @@ fn record_results(tx: &Transaction<'_>, results: Vec<(QueueId, String, Outcome)>
     Ok(summary)
 }
 
-fn mark_reported(tx: &Transaction<'_>, items: Vec<(QueueId, String)>) -> rusqlite::Result<Vec<QueueId>> {
+fn mark_reported(
+    tx: &Transaction<'_>,
+    items: Vec<(QueueId, String)>,
+) -> rusqlite::Result<Vec<QueueId>> {
     let mut finished = Vec::new();
     for (id, address) in items {
-        tx.prepare_cached("UPDATE recipients SET reported = 1 WHERE message = ?1 AND address = ?2")?
-            .execute(params![id.as_str(), address])?;
+        tx.prepare_cached(
+            "UPDATE recipients SET reported = 1 WHERE message = ?1 AND address = ?2",
+        )?
+        .execute(params![id.as_str(), address])?;
         event(tx, &id, Some(&address), "reported", None)?;
         if !finished.contains(&id) && mark_finished_if_done(tx, &id)? {
             finished.push(id);
@@ -726,7 +815,10 @@ fn mark_finished_if_done(tx: &Transaction<'_>, id: &QueueId) -> rusqlite::Result
         |row| row.get(0),
     )?;
     if pending == 0 {
-        tx.execute("UPDATE messages SET body_present = 0 WHERE id = ?1", params![id.as_str()])?;
+        tx.execute(
+            "UPDATE messages SET body_present = 0 WHERE id = ?1",
+            params![id.as_str()],
+        )?;
     }
     Ok(pending == 0)
 }
@@ -738,7 +830,9 @@ fn expire(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<FinalFailure>>
          WHERE r.status = 'pending' AND m.expires_at <= ?1",
     )?;
     let expired: Vec<(String, String, String)> = stmt
-        .query_map(params![now], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .query_map(params![now], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
         .collect::<Result<_, _>>()?;
     let mut failures = Vec::new();
     for (id, address, last) in expired {
@@ -764,8 +858,15 @@ fn expire(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<FinalFailure>>
 }
 
 /// Reads the stored state of one recipient (tests and tools).
-pub fn recipient_status(dir: &Path, id: &QueueId, address: &str) -> Result<Option<RecipientStatus>, QueueError> {
-    let conn = Connection::open_with_flags(dir.join("queue.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+pub fn recipient_status(
+    dir: &Path,
+    id: &QueueId,
+    address: &str,
+) -> Result<Option<RecipientStatus>, QueueError> {
+    let conn = Connection::open_with_flags(
+        dir.join("queue.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
     Ok(conn
         .query_row(
             "SELECT status FROM recipients WHERE message = ?1 AND address = ?2",
@@ -819,10 +920,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::open(dir.path(), policy()).unwrap();
         let id = queue
-            .accept(QueueId::generate(), envelope(&["a@x.mssante.fr", "b@x.mssante.fr"]), b"Subject: hi\r\n\r\nbody\r\n".to_vec(), None)
+            .accept(
+                QueueId::generate(),
+                envelope(&["a@x.mssante.fr", "b@x.mssante.fr"]),
+                b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+                None,
+            )
             .await
             .unwrap();
-        assert_eq!(std::fs::read(queue.message_path(&id)).unwrap(), b"Subject: hi\r\n\r\nbody\r\n");
+        assert_eq!(
+            std::fs::read(queue.message_path(&id)).unwrap(),
+            b"Subject: hi\r\n\r\nbody\r\n"
+        );
         let jobs = queue.due(now_unix(), 10, HashSet::new()).await.unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].recipients.len(), 2);
@@ -836,13 +945,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::open(dir.path(), policy()).unwrap();
         let id = queue
-            .accept(QueueId::generate(), envelope(&["a@x.mssante.fr", "b@x.mssante.fr"]), b"x\r\n".to_vec(), None)
+            .accept(
+                QueueId::generate(),
+                envelope(&["a@x.mssante.fr", "b@x.mssante.fr"]),
+                b"x\r\n".to_vec(),
+                None,
+            )
             .await
             .unwrap();
         let summary = queue
             .record(vec![
-                (id.clone(), "a@x.mssante.fr".into(), Outcome::Delivered { reply: "250 ok".into() }),
-                (id.clone(), "b@x.mssante.fr".into(), Outcome::Deferred { reply: "451 later".into() }),
+                (
+                    id.clone(),
+                    "a@x.mssante.fr".into(),
+                    Outcome::Delivered {
+                        reply: "250 ok".into(),
+                    },
+                ),
+                (
+                    id.clone(),
+                    "b@x.mssante.fr".into(),
+                    Outcome::Deferred {
+                        reply: "451 later".into(),
+                    },
+                ),
             ])
             .await
             .unwrap();
@@ -850,7 +976,13 @@ mod tests {
         assert!(summary.finished.is_empty());
         // a is final: a later outcome for it changes nothing.
         queue
-            .record(vec![(id.clone(), "a@x.mssante.fr".into(), Outcome::Failed { reply: "550 no".into() })])
+            .record(vec![(
+                id.clone(),
+                "a@x.mssante.fr".into(),
+                Outcome::Failed {
+                    reply: "550 no".into(),
+                },
+            )])
             .await
             .unwrap();
         assert_eq!(
@@ -858,17 +990,32 @@ mod tests {
             Some(RecipientStatus::Delivered)
         );
         // b was deferred: not due before its retry time.
-        assert!(queue.due(now_unix(), 10, HashSet::new()).await.unwrap().is_empty());
+        assert!(
+            queue
+                .due(now_unix(), 10, HashSet::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert!(queue.next_due().await.unwrap().unwrap() >= now_unix() + 59);
         let summary = queue
-            .record(vec![(id.clone(), "b@x.mssante.fr".into(), Outcome::Failed { reply: "550 no".into() })])
+            .record(vec![(
+                id.clone(),
+                "b@x.mssante.fr".into(),
+                Outcome::Failed {
+                    reply: "550 no".into(),
+                },
+            )])
             .await
             .unwrap();
         assert_eq!(summary.failures.len(), 1);
         // Not finished until the sender has been told.
         assert!(summary.finished.is_empty());
         assert_eq!(queue.unreported().await.unwrap().len(), 1);
-        let finished = queue.mark_reported(vec![(id.clone(), "b@x.mssante.fr".into())]).await.unwrap();
+        let finished = queue
+            .mark_reported(vec![(id.clone(), "b@x.mssante.fr".into())])
+            .await
+            .unwrap();
         assert_eq!(finished, vec![id.clone()]);
         assert!(queue.unreported().await.unwrap().is_empty());
     }
@@ -877,9 +1024,23 @@ mod tests {
     async fn expired_messages_fail_with_their_last_error() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::open(dir.path(), policy()).unwrap();
-        let id = queue.accept(QueueId::generate(), envelope(&["a@x.mssante.fr"]), b"x\r\n".to_vec(), None).await.unwrap();
+        let id = queue
+            .accept(
+                QueueId::generate(),
+                envelope(&["a@x.mssante.fr"]),
+                b"x\r\n".to_vec(),
+                None,
+            )
+            .await
+            .unwrap();
         queue
-            .record(vec![(id.clone(), "a@x.mssante.fr".into(), Outcome::Deferred { reply: "connection refused".into() })])
+            .record(vec![(
+                id.clone(),
+                "a@x.mssante.fr".into(),
+                Outcome::Deferred {
+                    reply: "connection refused".into(),
+                },
+            )])
             .await
             .unwrap();
         assert!(queue.expire(now_unix()).await.unwrap().is_empty());
@@ -897,10 +1058,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id = {
             let queue = Queue::open(dir.path(), policy()).unwrap();
-            queue.accept(QueueId::generate(), envelope(&["a@x.mssante.fr"]), b"x\r\n".to_vec(), None).await.unwrap()
+            queue
+                .accept(
+                    QueueId::generate(),
+                    envelope(&["a@x.mssante.fr"]),
+                    b"x\r\n".to_vec(),
+                    None,
+                )
+                .await
+                .unwrap()
         };
         // A file written by a session that crashed before its commit.
-        std::fs::write(dir.path().join("messages").join("00000000000000AA"), b"lost").unwrap();
+        std::fs::write(
+            dir.path().join("messages").join("00000000000000AA"),
+            b"lost",
+        )
+        .unwrap();
         let queue = Queue::open(dir.path(), policy()).unwrap();
         assert!(!dir.path().join("messages/00000000000000AA").exists());
         let jobs = queue.due(now_unix(), 10, HashSet::new()).await.unwrap();
@@ -916,7 +1089,13 @@ mod tests {
         for i in 0..50 {
             let q = queue.clone();
             tasks.push(tokio::spawn(async move {
-                q.accept(QueueId::generate(), envelope(&["a@x.mssante.fr"]), format!("m{i}\r\n").into_bytes(), None).await
+                q.accept(
+                    QueueId::generate(),
+                    envelope(&["a@x.mssante.fr"]),
+                    format!("m{i}\r\n").into_bytes(),
+                    None,
+                )
+                .await
             }));
         }
         let mut ids = HashSet::new();

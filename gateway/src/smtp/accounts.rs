@@ -24,7 +24,9 @@ pub struct Accounts {
 
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Accounts").field("users", &self.hashes.len()).finish()
+        f.debug_struct("Accounts")
+            .field("users", &self.hashes.len())
+            .finish()
     }
 }
 
@@ -77,7 +79,11 @@ impl Accounts {
         let pw = zeroize::Zeroizing::new(password.to_vec());
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
-                .map(|parsed| argon2::Argon2::default().verify_password(&pw, &parsed).is_ok())
+                .map(|parsed| {
+                    argon2::Argon2::default()
+                        .verify_password(&pw, &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false)
         })
         .await
@@ -92,8 +98,9 @@ impl Accounts {
         self.verified
             .lock()
             .map(|v| {
-                v.get(user)
-                    .is_some_and(|tag| hmac::verify(&self.cache_key, password, tag.as_ref()).is_ok())
+                v.get(user).is_some_and(|tag| {
+                    hmac::verify(&self.cache_key, password, tag.as_ref()).is_ok()
+                })
             })
             .unwrap_or(false)
     }

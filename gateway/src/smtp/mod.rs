@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use accounts::{hash_password, Accounts};
+pub use accounts::{Accounts, hash_password};
 
 use crate::config::Config;
 use crate::queue::Queue;

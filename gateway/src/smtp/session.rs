@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use base64::Engine;
 use smtp_proto::request::receiver::{DataReceiver, RequestReceiver};
-use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::SmtpContext;
 use crate::address::Address;
-use crate::queue::prepare::{prepare, Submission};
+use crate::queue::prepare::{Submission, prepare};
 use crate::queue::{Envelope, QueueId};
 
 /// Wrong passwords allowed before the connection is closed.
@@ -65,7 +65,12 @@ enum Next {
     Close,
 }
 
-pub async fn run(socket: TcpStream, peer: SocketAddr, context: Arc<SmtpContext>, shutdown: CancellationToken) {
+pub async fn run(
+    socket: TcpStream,
+    peer: SocketAddr,
+    context: Arc<SmtpContext>,
+    shutdown: CancellationToken,
+) {
     let deadline = Instant::now() + context.session_timeout;
     let mut state = State {
         peer,
@@ -128,7 +133,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let now = Instant::now();
         if now >= deadline {
-            let _ = stream.write_all(b"421 4.4.2 Session time limit reached, closing\r\n").await;
+            let _ = stream
+                .write_all(b"421 4.4.2 Session time limit reached, closing\r\n")
+                .await;
             return Next::Close;
         }
         let wait = context.idle_timeout.min(deadline - now);
@@ -238,11 +245,16 @@ async fn process(
 
 /// Collects one line for a SASL exchange (smtp-proto parses commands, not
 /// free lines). The line buffer is the command receiver's own.
-fn take_line(input: &mut std::slice::Iter<'_, u8>, commands: &mut RequestReceiver) -> Option<String> {
+fn take_line(
+    input: &mut std::slice::Iter<'_, u8>,
+    commands: &mut RequestReceiver,
+) -> Option<String> {
     let buffer = commands.buf();
     for &b in input.by_ref() {
         if b == b'\n' {
-            let line = String::from_utf8_lossy(buffer).trim_end_matches('\r').to_string();
+            let line = String::from_utf8_lossy(buffer)
+                .trim_end_matches('\r')
+                .to_string();
             buffer.clear();
             return Some(line);
         }
@@ -260,7 +272,8 @@ fn syntax_error(state: &mut State, error: smtp_proto::Error) -> Option<Next> {
         smtp_proto::Error::InvalidSenderAddress => "501 5.1.7 Bad sender address syntax",
         smtp_proto::Error::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax",
         smtp_proto::Error::ResponseTooLong => "500 5.5.6 Line too long",
-        smtp_proto::Error::InvalidParameter { .. } | smtp_proto::Error::UnsupportedParameter { .. } => {
+        smtp_proto::Error::InvalidParameter { .. }
+        | smtp_proto::Error::UnsupportedParameter { .. } => {
             "555 5.5.4 Unsupported or invalid parameter"
         }
         _ => "501 5.5.4 Syntax error",
@@ -277,7 +290,11 @@ fn too_many_errors(state: &mut State) -> Option<Next> {
     None
 }
 
-async fn command(state: &mut State, context: &SmtpContext, request: Request<String>) -> Option<Next> {
+async fn command(
+    state: &mut State,
+    context: &SmtpContext,
+    request: Request<String>,
+) -> Option<Next> {
     match request {
         Request::Ehlo { host } => {
             state.helo = Some(host);
@@ -291,7 +308,14 @@ async fn command(state: &mut State, context: &SmtpContext, request: Request<Stri
             ];
             // AUTH is only offered once the password cannot be read off the
             // wire; before that, STARTTLS is the way forward.
-            lines.push(if state.tls { "AUTH PLAIN LOGIN" } else { "STARTTLS" }.to_string());
+            lines.push(
+                if state.tls {
+                    "AUTH PLAIN LOGIN"
+                } else {
+                    "STARTTLS"
+                }
+                .to_string(),
+            );
             let text = multiline(250, &lines);
             reply(state, &text);
         }
@@ -308,13 +332,22 @@ async fn command(state: &mut State, context: &SmtpContext, request: Request<Stri
                 return Some(Next::StartTls);
             }
         }
-        Request::Auth { mechanism, initial_response } => {
+        Request::Auth {
+            mechanism,
+            initial_response,
+        } => {
             if !state.tls {
-                reply(state, "538 5.7.11 Encryption required for requested authentication mechanism");
+                reply(
+                    state,
+                    "538 5.7.11 Encryption required for requested authentication mechanism",
+                );
             } else if state.user.is_some() {
                 reply(state, "503 5.5.1 Already authenticated");
             } else if state.transaction.is_some() {
-                reply(state, "503 5.5.1 AUTH not allowed during a mail transaction");
+                reply(
+                    state,
+                    "503 5.5.1 AUTH not allowed during a mail transaction",
+                );
             } else if mechanism == AUTH_PLAIN {
                 if initial_response.is_empty() {
                     reply(state, "334 ");
@@ -327,10 +360,14 @@ async fn command(state: &mut State, context: &SmtpContext, request: Request<Stri
                     reply(state, "334 VXNlcm5hbWU6");
                     state.input = Input::Auth(AuthStep::LoginUser);
                 } else {
-                    return auth_response(state, context, AuthStep::LoginUser, &initial_response).await;
+                    return auth_response(state, context, AuthStep::LoginUser, &initial_response)
+                        .await;
                 }
             } else {
-                reply(state, "504 5.5.4 Mechanism not supported; use PLAIN or LOGIN");
+                reply(
+                    state,
+                    "504 5.5.4 Mechanism not supported; use PLAIN or LOGIN",
+                );
             }
         }
         Request::Mail { from } => {
@@ -348,7 +385,13 @@ async fn command(state: &mut State, context: &SmtpContext, request: Request<Stri
                     },
                 );
             } else if from.size > context.max_message_size {
-                reply(state, &format!("552 5.3.4 Message too big: this box accepts at most {} bytes", context.max_message_size));
+                reply(
+                    state,
+                    &format!(
+                        "552 5.3.4 Message too big: this box accepts at most {} bytes",
+                        context.max_message_size
+                    ),
+                );
             } else if !from.address.is_empty() && Address::parse(&from.address).is_none() {
                 reply(state, "501 5.1.7 Bad sender address syntax");
             } else {
@@ -368,7 +411,10 @@ async fn command(state: &mut State, context: &SmtpContext, request: Request<Stri
             let text = match Address::parse(&to.address) {
                 None => "501 5.1.3 Bad recipient address syntax".to_string(),
                 Some(_) if transaction.recipients.len() >= context.max_recipients => {
-                    format!("452 4.5.3 Too many recipients: at most {} per message", context.max_recipients)
+                    format!(
+                        "452 4.5.3 Too many recipients: at most {} per message",
+                        context.max_recipients
+                    )
                 }
                 Some(address) if !context.whitelist.contains(address.domain()) => {
                     tracing::info!(domain = %address.domain(), "recipient refused: not in the MSSanté trust space");
@@ -437,7 +483,12 @@ fn multiline(code: u16, lines: &[String]) -> String {
         .join("\r\n")
 }
 
-async fn auth_response(state: &mut State, context: &SmtpContext, step: AuthStep, line: &str) -> Option<Next> {
+async fn auth_response(
+    state: &mut State,
+    context: &SmtpContext,
+    step: AuthStep,
+    line: &str,
+) -> Option<Next> {
     if line == "*" {
         reply(state, "501 5.7.0 Authentication cancelled");
         return None;
@@ -449,7 +500,9 @@ async fn auth_response(state: &mut State, context: &SmtpContext, step: AuthStep,
     let decoded = zeroize::Zeroizing::new(decoded);
     let (user, password) = match step {
         AuthStep::LoginUser => {
-            state.input = Input::Auth(AuthStep::LoginPassword(String::from_utf8_lossy(&decoded).into_owned()));
+            state.input = Input::Auth(AuthStep::LoginPassword(
+                String::from_utf8_lossy(&decoded).into_owned(),
+            ));
             reply(state, "334 UGFzc3dvcmQ6");
             return None;
         }
@@ -457,7 +510,9 @@ async fn auth_response(state: &mut State, context: &SmtpContext, step: AuthStep,
         AuthStep::Plain => {
             // authzid NUL authcid NUL password
             let mut parts = decoded.split(|b| *b == 0);
-            let (Some(authz), Some(user), Some(password), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            let (Some(authz), Some(user), Some(password), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
                 reply(state, "501 5.5.2 Malformed PLAIN response");
                 return None;
             };
@@ -465,7 +520,10 @@ async fn auth_response(state: &mut State, context: &SmtpContext, step: AuthStep,
                 reply(state, "535 5.7.8 Authorization identity not allowed");
                 return None;
             }
-            (String::from_utf8_lossy(user).into_owned(), zeroize::Zeroizing::new(password.to_vec()))
+            (
+                String::from_utf8_lossy(user).into_owned(),
+                zeroize::Zeroizing::new(password.to_vec()),
+            )
         }
     };
     if context.accounts.verify(&user, &password).await {
@@ -477,7 +535,10 @@ async fn auth_response(state: &mut State, context: &SmtpContext, step: AuthStep,
         state.auth_failures += 1;
         tracing::warn!(user = %user, failures = state.auth_failures, "authentication failed");
         // Slows down password guessing without holding a thread.
-        tokio::time::sleep(std::time::Duration::from_millis(500 * state.auth_failures as u64)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            500 * state.auth_failures as u64,
+        ))
+        .await;
         reply(state, "535 5.7.8 Authentication credentials invalid");
         if state.auth_failures >= MAX_AUTH_FAILURES {
             reply(state, "421 4.7.0 Too many authentication failures, closing");
@@ -495,7 +556,10 @@ async fn finish_data(state: &mut State, context: &SmtpContext, too_big: bool) {
     if too_big {
         reply(
             state,
-            &format!("552 5.3.4 Message too big: this box accepts at most {} bytes", context.max_message_size),
+            &format!(
+                "552 5.3.4 Message too big: this box accepts at most {} bytes",
+                context.max_message_size
+            ),
         );
         return;
     }
@@ -532,7 +596,12 @@ async fn finish_data(state: &mut State, context: &SmtpContext, too_big: bool) {
     drop(_guard);
     match context
         .queue
-        .accept(id.clone(), envelope, prepared.bytes, Some(prepared.message_id))
+        .accept(
+            id.clone(),
+            envelope,
+            prepared.bytes,
+            Some(prepared.message_id),
+        )
         .await
     {
         Ok(id) => {
@@ -542,7 +611,10 @@ async fn finish_data(state: &mut State, context: &SmtpContext, too_big: bool) {
         }
         Err(e) => {
             tracing::error!(parent: &span, error = %e, "cannot store message");
-            reply(state, "451 4.3.0 Cannot store the message right now; please try again later");
+            reply(
+                state,
+                "451 4.3.0 Cannot store the message right now; please try again later",
+            );
         }
     }
 }

@@ -33,7 +33,10 @@ fn file_error(path: &Path, message: impl ToString) -> LocalTlsError {
 
 /// Returns paths of the certificate and key to use, generating a
 /// self-signed pair under `dir` the first time.
-pub fn ensure_box_certificate(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), LocalTlsError> {
+pub fn ensure_box_certificate(
+    dir: &Path,
+    hostname: &str,
+) -> Result<(PathBuf, PathBuf), LocalTlsError> {
     let cert_path = dir.join("box-cert.pem");
     let key_path = dir.join("box-key.pem");
     if cert_path.exists() && key_path.exists() {
@@ -45,7 +48,11 @@ pub fn ensure_box_certificate(dir: &Path, hostname: &str) -> Result<(PathBuf, Pa
         .map_err(|e| LocalTlsError::Generate(e.to_string()))?;
     // Key first, owner-only, each file written whole then renamed: a crash
     // never leaves a certificate without its key.
-    write_atomically(&key_path, certified.key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(
+        &key_path,
+        certified.key_pair.serialize_pem().as_bytes(),
+        0o600,
+    )?;
     write_atomically(&cert_path, certified.cert.pem().as_bytes(), 0o644)?;
     Ok((cert_path, key_path))
 }
@@ -72,7 +79,10 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalTls
 
 /// Server configuration for the LAN side: TLS 1.2 and 1.3, no client
 /// certificates (local clients authenticate with a password after TLS).
-pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, LocalTlsError> {
+pub fn server_config(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Arc<ServerConfig>, LocalTlsError> {
     let chain = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| file_error(cert_path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -81,10 +91,11 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConf
         return Err(file_error(cert_path, "no certificate found"));
     }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
-    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
 }
 
@@ -98,7 +109,10 @@ mod tests {
         let (cert, key) = ensure_box_certificate(dir.path(), "facteur.local").unwrap();
         let first = std::fs::read(&cert).unwrap();
         let mode = std::fs::metadata(&key).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         ensure_box_certificate(dir.path(), "facteur.local").unwrap();
         assert_eq!(first, std::fs::read(&cert).unwrap());
         server_config(&cert, &key).unwrap();

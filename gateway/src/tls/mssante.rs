@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::ClientConfig;
-use rustls::crypto::{ring, CryptoProvider};
+use rustls::crypto::{CryptoProvider, ring};
 use rustls::{CipherSuite, RootCertStore, SupportedCipherSuite};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::config::TlsVersion;
 use crate::credential::{Credential, CredentialResolver};

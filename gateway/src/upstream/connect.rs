@@ -58,7 +58,11 @@ pub struct Connector {
     pub command_timeout: Duration,
 }
 
-async fn timed<T, E>(limit: Duration, what: &'static str, f: impl Future<Output = Result<T, E>>) -> Result<T, ConnectError>
+async fn timed<T, E>(
+    limit: Duration,
+    what: &'static str,
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, ConnectError>
 where
     ConnectError: From<E>,
 {
@@ -102,7 +106,9 @@ impl Connector {
 
     async fn connect_to(&self, host: &str, port: u16) -> Result<UpstreamSession, ConnectError> {
         let target = format!("{host}:{port}");
-        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port))).await {
+        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
+            .await
+        {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) => {
                 return Err(ConnectError::Connect {
@@ -120,17 +126,25 @@ impl Connector {
         let t = self.command_timeout;
 
         let tls = match self.tls_mode {
-            UpstreamTls::Implicit => timed(t, "TLS handshake", async {
-                connector.connect(server_name, tcp).await.map_err(|e| ConnectError::Tls(e.to_string()))
-            })
-            .await?,
+            UpstreamTls::Implicit => {
+                timed(t, "TLS handshake", async {
+                    connector
+                        .connect(server_name, tcp)
+                        .await
+                        .map_err(|e| ConnectError::Tls(e.to_string()))
+                })
+                .await?
+            }
             UpstreamTls::Starttls => {
                 let mut plain = BufReader::new(tcp);
                 let greeting = timed(t, "greeting", Reply::read(&mut plain)).await?;
                 if greeting.code != 220 {
                     return Err(ConnectError::Refused(greeting.summary()));
                 }
-                plain.get_mut().write_all(format!("EHLO {}\r\n", self.ehlo_name).as_bytes()).await?;
+                plain
+                    .get_mut()
+                    .write_all(format!("EHLO {}\r\n", self.ehlo_name).as_bytes())
+                    .await?;
                 let ehlo = timed(t, "EHLO", Reply::read(&mut plain)).await?;
                 if ehlo.code != 250 {
                     return Err(ConnectError::Refused(ehlo.summary()));
@@ -146,24 +160,35 @@ impl Connector {
                 // Bytes the server sent after its 220 would be read as if
                 // protected by TLS (STARTTLS command injection): refuse.
                 if !plain.buffer().is_empty() {
-                    return Err(ConnectError::Tls("operator sent data before the TLS handshake".into()));
+                    return Err(ConnectError::Tls(
+                        "operator sent data before the TLS handshake".into(),
+                    ));
                 }
                 let tcp = plain.into_inner();
                 timed(t, "TLS handshake", async {
-                    connector.connect(server_name, tcp).await.map_err(|e| ConnectError::Tls(e.to_string()))
+                    connector
+                        .connect(server_name, tcp)
+                        .await
+                        .map_err(|e| ConnectError::Tls(e.to_string()))
                 })
                 .await?
             }
         };
         let (_, conn) = tls.get_ref();
-        let version = conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+        let version = conn
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
         let suite = conn
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
         let mut session = UpstreamSession::new(tls, t);
         if self.tls_mode == UpstreamTls::Implicit {
-            let greeting = session.read_reply("greeting").await.map_err(|e| ConnectError::Refused(e.to_string()))?;
+            let greeting = session
+                .read_reply("greeting")
+                .await
+                .map_err(|e| ConnectError::Refused(e.to_string()))?;
             if greeting.code != 220 {
                 return Err(ConnectError::Refused(greeting.summary()));
             }
@@ -206,11 +231,20 @@ async fn lookup_srv(domain: &str) -> Result<Vec<(String, u16)>, ConnectError> {
     let mut records: Vec<_> = answer
         .iter()
         .filter(|r| r.port() != 0 && !r.target().is_root())
-        .map(|r| (r.priority(), std::cmp::Reverse(r.weight()), r.target().to_utf8(), r.port()))
+        .map(|r| {
+            (
+                r.priority(),
+                std::cmp::Reverse(r.weight()),
+                r.target().to_utf8(),
+                r.port(),
+            )
+        })
         .collect();
     records.sort();
     if records.is_empty() {
-        return Err(ConnectError::Resolve(format!("{name}: no usable SRV record")));
+        return Err(ConnectError::Resolve(format!(
+            "{name}: no usable SRV record"
+        )));
     }
     Ok(records
         .into_iter()

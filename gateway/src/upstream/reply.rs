@@ -46,7 +46,10 @@ impl Reply {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = (&mut *reader).take(MAX_LINE as u64).read_until(b'\n', &mut buf).await?;
+            let n = (&mut *reader)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut buf)
+                .await?;
             if n == 0 {
                 return Err(ReplyError::Closed);
             }
@@ -65,7 +68,9 @@ impl Reply {
             if let Some((first_code, _)) = lines.first().map(|l: &(u16, String)| (l.0, ()))
                 && first_code != code
             {
-                return Err(ReplyError::Malformed("reply code changed within a reply".into()));
+                return Err(ReplyError::Malformed(
+                    "reply code changed within a reply".into(),
+                ));
             }
             lines.push((code, text.to_string()));
             if last {
@@ -106,7 +111,9 @@ impl Capabilities {
         let mut caps = Capabilities::default();
         for line in reply.lines.iter().skip(1) {
             let mut words = line.split_whitespace();
-            let Some(keyword) = words.next() else { continue };
+            let Some(keyword) = words.next() else {
+                continue;
+            };
             match keyword.to_ascii_uppercase().as_str() {
                 "STARTTLS" => caps.starttls = true,
                 "PIPELINING" => caps.pipelining = true,
@@ -146,10 +153,22 @@ mod tests {
     #[tokio::test]
     async fn rejects_garbage_and_truncation() {
         assert!(matches!(read("").await, Err(ReplyError::Closed)));
-        assert!(matches!(read("250-first\r\n").await, Err(ReplyError::Closed)));
-        assert!(matches!(read("hello\r\n").await, Err(ReplyError::Malformed(_))));
-        assert!(matches!(read("250-a\r\n354 b\r\n").await, Err(ReplyError::Malformed(_))));
-        assert!(matches!(read("999 x\r\n").await, Err(ReplyError::Malformed(_))));
+        assert!(matches!(
+            read("250-first\r\n").await,
+            Err(ReplyError::Closed)
+        ));
+        assert!(matches!(
+            read("hello\r\n").await,
+            Err(ReplyError::Malformed(_))
+        ));
+        assert!(matches!(
+            read("250-a\r\n354 b\r\n").await,
+            Err(ReplyError::Malformed(_))
+        ));
+        assert!(matches!(
+            read("999 x\r\n").await,
+            Err(ReplyError::Malformed(_))
+        ));
         let long = format!("250 {}\r\n", "x".repeat(10_000));
         assert!(matches!(read(&long).await, Err(ReplyError::Malformed(_))));
     }

@@ -117,7 +117,11 @@ impl UpstreamSession {
         }
     }
 
-    pub(super) async fn command(&mut self, line: &str, what: &'static str) -> Result<Reply, SessionError> {
+    pub(super) async fn command(
+        &mut self,
+        line: &str,
+        what: &'static str,
+    ) -> Result<Reply, SessionError> {
         self.write(line.as_bytes(), what).await?;
         self.read_reply(what).await
     }
@@ -137,10 +141,20 @@ impl UpstreamSession {
         if let Some(max) = self.caps.size
             && body.len() as u64 > max
         {
-            let reply = format!("552 5.3.4 message is {} bytes, the operator accepts at most {max}", body.len());
+            let reply = format!(
+                "552 5.3.4 message is {} bytes, the operator accepts at most {max}",
+                body.len()
+            );
             return Ok(recipients
                 .iter()
-                .map(|r| (r.clone(), Outcome::Failed { reply: reply.clone() }))
+                .map(|r| {
+                    (
+                        r.clone(),
+                        Outcome::Failed {
+                            reply: reply.clone(),
+                        },
+                    )
+                })
                 .collect());
         }
         let mut mail = format!("MAIL FROM:<{from}>");
@@ -175,7 +189,10 @@ impl UpstreamSession {
 
         let mail_reply = &replies[0];
         if !mail_reply.is_positive() {
-            let result = recipients.iter().map(|r| (r.clone(), outcome(mail_reply))).collect();
+            let result = recipients
+                .iter()
+                .map(|r| (r.clone(), outcome(mail_reply)))
+                .collect();
             self.command("RSET\r\n", "RSET").await?;
             return Ok(result);
         }
@@ -196,7 +213,9 @@ impl UpstreamSession {
         if go.code != 354 {
             let o = outcome(&go);
             let o = if matches!(o, Outcome::Delivered { .. }) {
-                Outcome::Deferred { reply: go.summary() }
+                Outcome::Deferred {
+                    reply: go.summary(),
+                }
             } else {
                 o
             };
