@@ -1,0 +1,198 @@
+"""Starts a real Facteur daemon for end-to-end tests.
+
+The daemon is the release binary built by the test command (or FACTEUR_BIN),
+configured against a running test operator (see tests/operator/), listening
+on a free loopback port, with its own data directory.
+"""
+
+import os
+import signal
+import socket
+import ssl
+import smtplib
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WHITELIST = REPO / "tests" / "fixtures" / "listeblanche-test.xml"
+
+
+def facteur_bin() -> str:
+    explicit = os.environ.get("FACTEUR_BIN")
+    if explicit:
+        return explicit
+    for profile in ("release", "debug"):
+        candidate = REPO / "target" / profile / "facteur"
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("facteur binary not built: run cargo build --release")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 20.0, proc=None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"facteur exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} not listening after {timeout}s")
+
+
+def hash_password(password: str) -> str:
+    out = subprocess.run(
+        [facteur_bin(), "hash-password"], input=password + "\n", capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+_HASH_CACHE: dict = {}
+
+
+class Facteur:
+    """A Facteur daemon under test."""
+
+    USER = "secretariat"
+    PASSWORD = "Cabinet-Test-2026!"
+
+    def __init__(self, workdir: Path, operator_env: dict, **overrides):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = operator_env
+        self.port = free_port()
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "facteur.log"
+        self.config_path = self.workdir / "facteur.toml"
+        self.proc = None
+        if self.PASSWORD not in _HASH_CACHE:
+            _HASH_CACHE[self.PASSWORD] = hash_password(self.PASSWORD)
+        self.write_config(**overrides)
+
+    def write_config(self, **o):
+        e = self.env
+        credential = o.get("credential") or (
+            f'kind = "software"\npkcs12 = "{e["CLIENT_P12"]}"\npkcs12_password_file = "{e["CLIENT_P12_PASS_FILE"]}"\n'
+        )
+        trusted = o.get("trusted_networks", [])
+        self.config_path.write_text(
+            f"""data_dir = "{self.data_dir}"
+
+[log]
+level = "{o.get('log_level', 'info')}"
+format = "{o.get('log_format', 'text')}"
+
+[smtp]
+listen = ["127.0.0.1:{self.port}"]
+hostname = "facteur.test"
+max_message_size = {o.get('max_message_size', 20 * 1024 * 1024)}
+max_recipients = {o.get('max_recipients', 50)}
+max_connections = {o.get('max_connections', 32)}
+idle_timeout = {o.get('idle_timeout', 60)}
+session_timeout = {o.get('session_timeout', 600)}
+trusted_networks = {trusted!r}
+
+[[accounts]]
+user = "{self.USER}"
+password_hash = "{_HASH_CACHE[self.PASSWORD]}"
+
+[mssante]
+mailbox = "{e['CLIENT_MAILBOX']}"
+nil = "FACTEUR-TEST"
+whitelist = "{WHITELIST}"
+
+[upstream]
+host = "{e['OPERATOR_SMTP_HOST']}"
+port = {e['OPERATOR_SMTP_PORT']}
+server_name = "{e['OPERATOR_SERVER_NAME']}"
+trust_anchors = "{o.get('trust_anchors', e['OPERATOR_CA'])}"
+max_sessions = {o.get('max_sessions', 2)}
+messages_per_session = {o.get('messages_per_session', 1000)}
+session_idle = {o.get('session_idle', 30)}
+connect_timeout = 5
+command_timeout = 30
+
+[credential]
+{credential}
+[queue]
+retry_initial = {o.get('retry_initial', 1)}
+retry_max = {o.get('retry_max', 2)}
+lifetime_hours = {o.get('lifetime_hours', 120)}
+"""
+        )
+
+    # -- process control -------------------------------------------------
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [facteur_bin(), "--config", str(self.config_path), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_port(self.port, proc=self.proc)
+        return self
+
+    def stop(self, timeout: float = 30.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- clients ----------------------------------------------------------
+    def smtp(self, login: bool = True, timeout: float = 30.0) -> smtplib.SMTP:
+        client = smtplib.SMTP("127.0.0.1", self.port, timeout=timeout)
+        client.ehlo("poste-secretariat")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        client.starttls(context=ctx)
+        client.ehlo("poste-secretariat")
+        if login:
+            client.login(self.USER, self.PASSWORD)
+        return client
+
+    def queue_list(self) -> list:
+        import json
+
+        out = subprocess.run(
+            [facteur_bin(), "--config", str(self.config_path), "queue", "list", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+    def wait_queue(self, predicate, timeout: float = 60.0):
+        deadline = time.time() + timeout
+        entries = []
+        while time.time() < deadline:
+            entries = self.queue_list()
+            if predicate(entries):
+                return entries
+            time.sleep(0.2)
+        raise TimeoutError(f"queue never matched; last: {entries}")
+
+    def reports(self) -> list:
+        new = self.data_dir / "reports" / "new"
+        return sorted(p.read_bytes() for p in new.iterdir()) if new.exists() else []

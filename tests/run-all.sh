@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit tests, then the end-to-end tests against real
+# peers (Postfix, Dovecot, swaks, Python's smtplib/imaplib) on loopback.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+bash tests/setup/install-deps.sh
+cargo build --release --locked --bin facteur
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked
+else
+    cargo test --workspace --locked
+fi
+FACTEUR_BIN="$repo/target/release/facteur" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests "$@"
