@@ -51,9 +51,16 @@ def test_kill9_during_load_loses_nothing(facteur_factory, operator, capsys):
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for t in threads:
         t.start()
-    rng = random.Random(20261123)
-    for _ in range(KILLS):
-        time.sleep(rng.uniform(0.3, 2.0))
+    # Kill while messages are being received and delivered: at random
+    # points spread over the run, measured in acknowledged messages.
+    rng = random.Random()
+    points = sorted(rng.sample(range(50, TOTAL - 50), KILLS))
+    kill_report = []
+    for point in points:
+        while len(acked) < point and any(t.is_alive() for t in threads):
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.05))
+        kill_report.append(len(acked))
         f.kill9()
         f.start()
     for t in threads:
@@ -76,7 +83,8 @@ def test_kill9_during_load_loses_nothing(facteur_factory, operator, capsys):
     unacked_delivered = len(set(delivered) - acked)
     report = (
         f"crash: sent {TOTAL}, acknowledged {len(acked)}, delivered {len(delivered)}, "
-        f"missing {len(missing)}, duplicates {duplicates}, delivered without 250 {unacked_delivered}, kills {KILLS}"
+        f"missing {len(missing)}, duplicates {duplicates}, delivered without 250 {unacked_delivered}, "
+        f"kills {KILLS} (after {kill_report} acknowledgements)"
     )
     out = REPO / "target" / "test-reports"
     out.mkdir(parents=True, exist_ok=True)
@@ -84,4 +92,5 @@ def test_kill9_during_load_loses_nothing(facteur_factory, operator, capsys):
     with capsys.disabled():
         print("\n" + report)
     assert len(acked) > TOTAL // 2, report
+    assert len(kill_report) == KILLS and max(kill_report) < TOTAL, report
     assert missing == [], report

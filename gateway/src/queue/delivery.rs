@@ -91,13 +91,13 @@ impl Delivery {
         self.report_unreported().await;
         let busy: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
         let mut tasks = JoinSet::new();
-        let mut last_expiry = Instant::now() - EXPIRY_CHECK;
+        let mut last_expiry: Option<Instant> = None;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            if last_expiry.elapsed() >= EXPIRY_CHECK {
-                last_expiry = Instant::now();
+            if last_expiry.is_none_or(|t| t.elapsed() >= EXPIRY_CHECK) {
+                last_expiry = Some(Instant::now());
                 self.expire().await;
             }
             self.close_idle_sessions().await;

@@ -30,13 +30,28 @@ pub struct Prepared {
 
 /// Converts bare LF line ends to CRLF (SMTP's canonical form). Existing
 /// CRLF pairs are kept; lone CRs are left as they are.
+///
+/// The DATA reader ends a message only on CRLF.CRLF (so a bare-LF "."
+/// cannot smuggle a second message) and so only unstuffs dots after CRLF.
+/// Clients that end lines with bare LF still dot-stuff those lines, as
+/// Postfix expects them to: the stuffing dot after a bare LF is removed
+/// here, where the line end becomes canonical.
 pub fn canonical_line_endings(data: &[u8]) -> Vec<u8> {
     let extra = data.iter().filter(|&&b| b == b'\n').count();
     let mut out = Vec::with_capacity(data.len() + extra / 8);
     let mut previous = 0u8;
+    let mut skip_dot = false;
     for &b in data {
+        if skip_dot {
+            skip_dot = false;
+            if b == b'.' {
+                previous = b'.';
+                continue;
+            }
+        }
         if b == b'\n' && previous != b'\r' {
             out.push(b'\r');
+            skip_dot = true;
         }
         out.push(b);
         previous = b;
@@ -124,6 +139,13 @@ mod tests {
     fn bare_lf_becomes_crlf() {
         assert_eq!(canonical_line_endings(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
         assert_eq!(canonical_line_endings(b"a\rb"), b"a\rb");
+    }
+
+    #[test]
+    fn stuffing_dot_after_bare_lf_is_removed() {
+        assert_eq!(canonical_line_endings(b"a\n..b\n.\r\n"), b"a\r\n.b\r\n\r\n");
+        // After CRLF the DATA reader already unstuffed: nothing more goes.
+        assert_eq!(canonical_line_endings(b"a\r\n.b"), b"a\r\n.b");
     }
 
     #[test]
