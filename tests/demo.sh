@@ -12,6 +12,7 @@ smtp_port=${FACTEUR_DEMO_SMTP_PORT:-2525}
 export OPERATOR_SMTP_PORT=${OPERATOR_SMTP_PORT:-10587}
 export OPERATOR_IMAP_PORT=${OPERATOR_IMAP_PORT:-10143}
 export OPERATOR_LMTP_PORT=${OPERATOR_LMTP_PORT:-10024}
+export OPERATOR_SMTPS_PORT=${OPERATOR_SMTPS_PORT:-10465}
 
 bash "$repo/tests/setup/install-deps.sh" >&2
 (cd "$repo" && cargo build --release --quiet --bin facteur) >&2

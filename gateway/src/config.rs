@@ -276,6 +276,10 @@ pub struct UpstreamConfig {
     pub connect_timeout: u64,
     #[serde(default = "default_command_timeout")]
     pub command_timeout: u64,
+    /// DNS server for the SRV lookup (`IP:PORT`); the system's resolver
+    /// when absent.
+    #[serde(default)]
+    pub resolver: Option<SocketAddr>,
 }
 
 fn default_upstream_port() -> u16 {

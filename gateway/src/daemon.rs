@@ -59,6 +59,7 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
             domain: crate::address::Address::parse(&config.mssante.mailbox)
                 .map(|a| a.domain().to_string())
                 .unwrap_or_default(),
+            resolver: config.upstream.resolver,
         },
     };
     Ok(Connector {

@@ -14,7 +14,7 @@ from operator_fixture import Operator  # noqa: E402
 @pytest.fixture(scope="module")
 def operator(tmp_path_factory):
     op = Operator()
-    op.start(tmp_path_factory.mktemp("operator"), free_port(), free_port(), free_port())
+    op.start(tmp_path_factory.mktemp("operator"), free_port(), free_port(), free_port(), free_port())
     yield op
     op.stop()
 

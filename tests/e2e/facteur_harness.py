@@ -110,9 +110,9 @@ nil = "FACTEUR-TEST"
 whitelist = "{WHITELIST}"
 
 [upstream]
-host = "{e['OPERATOR_SMTP_HOST']}"
-port = {e['OPERATOR_SMTP_PORT']}
-server_name = "{e['OPERATOR_SERVER_NAME']}"
+{o.get('upstream_endpoint', f'host = "{e["OPERATOR_SMTP_HOST"]}"' + chr(10) + f'port = {e["OPERATOR_SMTP_PORT"]}')}
+tls = "{o.get('upstream_tls', 'starttls')}"
+{o.get('server_name_line', f'server_name = "{e["OPERATOR_SERVER_NAME"]}"')}
 trust_anchors = "{o.get('trust_anchors', e['OPERATOR_CA'])}"
 max_sessions = {o.get('max_sessions', 2)}
 messages_per_session = {o.get('messages_per_session', 1000)}

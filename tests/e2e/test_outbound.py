@@ -11,6 +11,8 @@ import time
 import uuid
 from email.message import EmailMessage
 
+from facteur_harness import free_port
+
 import pytest
 
 DEMO_TO = "dr.martin@medecin.test.mssante.fr"
@@ -316,3 +318,41 @@ def test_logs_never_contain_password_or_body(facteur, operator):
     assert "queued" in log or "accepted" in log
     assert facteur.PASSWORD not in log
     assert "CORPS-PATIENT-XYZ" not in log
+
+
+def test_implicit_tls_upstream(facteur_factory, operator):
+    endpoint = f'host = "127.0.0.1"\nport = {operator.env["OPERATOR_SMTPS_PORT"]}'
+    f = facteur_factory(upstream_tls="implicit", upstream_endpoint=endpoint).start()
+    subject = unique_subject("TLS implicite")
+    with f.smtp() as client:
+        client.sendmail(operator.env["CLIENT_MAILBOX"], [DEMO_TO], f"Subject: {subject}\r\n\r\nx\r\n".encode())
+    (raw,) = find(operator, DEMO_TO, subject.encode())
+    assert b"verified OK" in raw
+
+
+def test_operator_found_by_dns_srv(facteur_factory, operator, tmp_path):
+    dns_port = free_port()
+    dnsmasq = subprocess.Popen(
+        [
+            "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+            "--bind-interfaces", "--listen-address=127.0.0.1", f"--port={dns_port}",
+            f"--pid-file={tmp_path / 'dnsmasq.pid'}", "--user=root",
+            f"--srv-host=_submission._tcp.test.mssante.fr,smtp.operateur.test,{operator.env['OPERATOR_SMTP_PORT']},0,0",
+            "--host-record=smtp.operateur.test,127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        # No host, no server_name: the SRV target names the server and its
+        # certificate is checked against that name.
+        f = facteur_factory(upstream_endpoint=f'resolver = "127.0.0.1:{dns_port}"', server_name_line="").start()
+        subject = unique_subject("SRV")
+        with f.smtp() as client:
+            client.sendmail(operator.env["CLIENT_MAILBOX"], [DEMO_TO], f"Subject: {subject}\r\n\r\nx\r\n".encode())
+        find(operator, DEMO_TO, subject.encode())
+        assert "target=smtp.operateur.test:" in f.log()
+    finally:
+        dnsmasq.terminate()
+        dnsmasq.wait()

@@ -10,8 +10,9 @@
 #   operator.sh start-smtp DIR   start Postfix again
 #   operator.sh status DIR
 #
-# Ports: OPERATOR_SMTP_PORT (10587), OPERATOR_IMAP_PORT (10143),
-# OPERATOR_LMTP_PORT (10024), read at `start` and remembered in DIR.
+# Ports: OPERATOR_SMTP_PORT (10587, STARTTLS), OPERATOR_SMTPS_PORT (10465,
+# implicit TLS), OPERATOR_IMAP_PORT (10143), OPERATOR_LMTP_PORT (10024),
+# read at `start` and remembered in DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -110,6 +111,8 @@ rejet.temporaire@medecin.test.mssante.fr 451 4.3.0 Service temporairement indisp
 CF
     cat > "$pf/master.cf" <<CF
 127.0.0.1:$OPERATOR_SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$OPERATOR_SMTPS_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -218,6 +221,7 @@ start_postfix() {
     # (a test harness) would wait for them to close forever.
     MAIL_CONFIG=$pf /usr/lib/postfix/sbin/master -c "$pf" -w </dev/null >>"$log/postfix-start.log" 2>&1
     wait_port "$OPERATOR_SMTP_PORT" 30
+    wait_port "$OPERATOR_SMTPS_PORT" 30
 }
 
 stop_postfix() {
@@ -233,6 +237,7 @@ stop_postfix() {
         rm -f "$pid_file"
     fi
     wait_closed "$OPERATOR_SMTP_PORT" 10 || true
+    wait_closed "$OPERATOR_SMTPS_PORT" 10 || true
 }
 
 start_dovecot() {
@@ -261,6 +266,7 @@ write_env() {
 OPERATOR_DIR=$dir
 OPERATOR_SMTP_HOST=127.0.0.1
 OPERATOR_SMTP_PORT=$OPERATOR_SMTP_PORT
+OPERATOR_SMTPS_PORT=$OPERATOR_SMTPS_PORT
 OPERATOR_IMAP_HOST=127.0.0.1
 OPERATOR_IMAP_PORT=$OPERATOR_IMAP_PORT
 OPERATOR_LMTP_PORT=$OPERATOR_LMTP_PORT
@@ -289,6 +295,7 @@ start)
 OPERATOR_SMTP_PORT=${OPERATOR_SMTP_PORT:-10587}
 OPERATOR_IMAP_PORT=${OPERATOR_IMAP_PORT:-10143}
 OPERATOR_LMTP_PORT=${OPERATOR_LMTP_PORT:-10024}
+OPERATOR_SMTPS_PORT=${OPERATOR_SMTPS_PORT:-10465}
 P
     load_ports
     bash "$here/pki.sh" "$pki"

@@ -1,7 +1,7 @@
 """Python handle on the test MSSanté operator (tests/operator/operator.sh).
 
     op = Operator()
-    op.start(tmp_dir, smtp_port, imap_port, lmtp_port)
+    op.start(tmp_dir, smtp_port, imap_port, lmtp_port, smtps_port)
     op.env["CLIENT_P12"], op.fetch_all("dr.martin@medecin.test.mssante.fr")
     op.stop_smtp(); op.start_smtp(); op.stop()
 
@@ -31,7 +31,7 @@ class Operator:
             ["bash", str(SCRIPT), *args, str(self.dir)], env=env, check=True, capture_output=True, text=True, timeout=120
         )
 
-    def start(self, directory, smtp_port: int, imap_port: int, lmtp_port: int):
+    def start(self, directory, smtp_port: int, imap_port: int, lmtp_port: int, smtps_port: int):
         self.dir = Path(directory)
         self._run(
             "start",
@@ -39,6 +39,7 @@ class Operator:
                 "OPERATOR_SMTP_PORT": str(smtp_port),
                 "OPERATOR_IMAP_PORT": str(imap_port),
                 "OPERATOR_LMTP_PORT": str(lmtp_port),
+                "OPERATOR_SMTPS_PORT": str(smtps_port),
             },
         )
         self.env = dict(

@@ -3,7 +3,7 @@
 # run only checks (dpkg -s) and returns at once.
 set -euo pipefail
 
-packages=(postfix dovecot-imapd dovecot-lmtpd swaks openssl python3 python3-pytest sqlite3 procps stunnel4 ca-certificates)
+packages=(postfix dovecot-imapd dovecot-lmtpd swaks openssl python3 python3-pytest sqlite3 procps stunnel4 dnsmasq-base ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -40,8 +40,12 @@ pub enum ConnectError {
 pub enum Endpoint {
     /// Configured host and port.
     Fixed { host: String, port: u16 },
-    /// DNS SRV `_submission._tcp.<domain>` (RFC 6186).
-    Srv { domain: String },
+    /// DNS SRV `_submission._tcp.<domain>` (RFC 6186), asked of `resolver`
+    /// or of the system's resolver.
+    Srv {
+        domain: String,
+        resolver: Option<std::net::SocketAddr>,
+    },
 }
 
 /// Everything needed to open sessions; shared by all delivery tasks.
@@ -79,11 +83,16 @@ impl From<std::io::Error> for ConnectError {
 }
 
 impl Connector {
-    /// Host/port candidates, in the order to try them.
-    async fn targets(&self) -> Result<Vec<(String, u16)>, ConnectError> {
+    /// Candidates in the order to try them: host name (for TLS), port, and
+    /// addresses when the lookup already resolved them.
+    async fn targets(&self) -> Result<Vec<Target>, ConnectError> {
         match &self.endpoint {
-            Endpoint::Fixed { host, port } => Ok(vec![(host.clone(), *port)]),
-            Endpoint::Srv { domain } => lookup_srv(domain).await,
+            Endpoint::Fixed { host, port } => Ok(vec![Target {
+                host: host.clone(),
+                port: *port,
+                addresses: Vec::new(),
+            }]),
+            Endpoint::Srv { domain, resolver } => lookup_srv(domain, *resolver).await,
         }
     }
 
@@ -91,11 +100,11 @@ impl Connector {
     pub async fn connect(&self) -> Result<UpstreamSession, ConnectError> {
         let targets = self.targets().await?;
         let mut last_error = ConnectError::Resolve("no target".into());
-        for (host, port) in targets {
-            match self.connect_to(&host, port).await {
+        for target in targets {
+            match self.connect_to(&target).await {
                 Ok(session) => return Ok(session),
                 Err(e @ ConnectError::Connect { .. }) | Err(e @ ConnectError::Timeout(_)) => {
-                    tracing::warn!(host = %host, port, error = %e, "operator endpoint unreachable");
+                    tracing::warn!(host = %target.host, port = target.port, error = %e, "operator endpoint unreachable");
                     last_error = e;
                 }
                 Err(e) => return Err(e),
@@ -104,11 +113,22 @@ impl Connector {
         Err(last_error)
     }
 
-    async fn connect_to(&self, host: &str, port: u16) -> Result<UpstreamSession, ConnectError> {
+    async fn connect_to(&self, to: &Target) -> Result<UpstreamSession, ConnectError> {
+        let (host, port) = (to.host.as_str(), to.port);
         let target = format!("{host}:{port}");
-        let tcp = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)))
-            .await
-        {
+        let connecting = async {
+            if to.addresses.is_empty() {
+                TcpStream::connect((host, port)).await
+            } else {
+                let addresses: Vec<std::net::SocketAddr> = to
+                    .addresses
+                    .iter()
+                    .map(|ip| std::net::SocketAddr::new(*ip, port))
+                    .collect();
+                TcpStream::connect(&addresses[..]).await
+            }
+        };
+        let tcp = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) => {
                 return Err(ConnectError::Connect {
@@ -218,11 +238,38 @@ impl Connector {
     }
 }
 
-async fn lookup_srv(domain: &str) -> Result<Vec<(String, u16)>, ConnectError> {
+/// A host to try.
+struct Target {
+    host: String,
+    port: u16,
+    /// Resolved by the same resolver as the SRV record; empty: resolve at
+    /// connect time.
+    addresses: Vec<std::net::IpAddr>,
+}
+
+/// Looks up the operator's submission service. The certificate is then
+/// checked against the SRV target's name (the operator's server), unless
+/// `upstream.server_name` says otherwise.
+async fn lookup_srv(
+    domain: &str,
+    server: Option<std::net::SocketAddr>,
+) -> Result<Vec<Target>, ConnectError> {
     use hickory_resolver::TokioResolver;
-    let resolver = TokioResolver::builder_tokio()
-        .map_err(|e| ConnectError::Resolve(e.to_string()))?
-        .build();
+    use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
+    use hickory_resolver::name_server::TokioConnectionProvider;
+    let resolver = match server {
+        Some(addr) => {
+            let group = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, vec![], group),
+                TokioConnectionProvider::default(),
+            )
+            .build()
+        }
+        None => TokioResolver::builder_tokio()
+            .map_err(|e| ConnectError::Resolve(e.to_string()))?
+            .build(),
+    };
     let name = format!("_submission._tcp.{domain}.");
     let answer = resolver
         .srv_lookup(name.as_str())
@@ -246,8 +293,25 @@ async fn lookup_srv(domain: &str) -> Result<Vec<(String, u16)>, ConnectError> {
             "{name}: no usable SRV record"
         )));
     }
-    Ok(records
-        .into_iter()
-        .map(|(_, _, host, port)| (host.trim_end_matches('.').to_string(), port))
-        .collect())
+    let mut targets = Vec::new();
+    for (_, _, host, port) in records {
+        let addresses = match resolver.lookup_ip(host.as_str()).await {
+            Ok(ips) => ips.iter().collect(),
+            Err(e) => {
+                tracing::warn!(host = %host, error = %e, "SRV target does not resolve");
+                continue;
+            }
+        };
+        targets.push(Target {
+            host: host.trim_end_matches('.').to_string(),
+            port,
+            addresses,
+        });
+    }
+    if targets.is_empty() {
+        return Err(ConnectError::Resolve(format!(
+            "{name}: no SRV target resolves"
+        )));
+    }
+    Ok(targets)
 }
