@@ -1,76 +1,302 @@
 """Python handle on the test MSSanté operator (tests/operator/operator.sh).
 
-    op = Operator()
-    op.start(tmp_dir, smtp_port, imap_port, lmtp_port, smtps_port)
-    op.env["CLIENT_P12"], op.fetch_all("dr.martin@medecin.test.mssante.fr")
-    op.stop_smtp(); op.start_smtp(); op.stop()
+A real Postfix (submission, STARTTLS, client certificate required) and a
+real Dovecot (IMAP, STARTTLS, client certificate required) on loopback,
+with a test PKI shaped like IGC-Santé. Typical use in a conftest.py:
 
-Mailboxes are read back over IMAP with STARTTLS, a client certificate from
-the test PKI and the plain test password, as a mail client would.
+    import sys; sys.path.insert(0, "<repo>/tests/operator")
+    from operator_fixture import Operator
+
+    @pytest.fixture(scope="module")
+    def operator(tmp_path_factory):
+        op = Operator().start(tmp_path_factory.mktemp("operator"))
+        yield op
+        op.stop()
+
+then, in tests:
+
+    op.env["CLIENT_P12"], op.env["OPERATOR_SMTP_PORT"], ...   (DIR/operator.env)
+    with op.smtp() as s: s.sendmail(op.env["CLIENT_MAILBOX"], [op.env["DEMO_TO"]], raw)
+    op.wait_for_messages("dr.martin@medecin.test.mssante.fr", 1)   -> [bytes]
+    op.stop_smtp(); ...; op.start_smtp()                           (operator unreachable)
+
+Only the standard library is used. Mailboxes are read back over IMAP with
+STARTTLS and the mailbox's own test certificate (Dovecot takes the user
+from the certificate's CN), as a mail client of the operator would.
 """
+
+from __future__ import annotations
 
 import imaplib
 import os
+import smtplib
+import socket
 import ssl
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional, Sequence, Tuple, Union
 
 SCRIPT = Path(__file__).resolve().parent / "operator.sh"
 
+# What a client may present: a name from the test PKI ("client", the APP
+# mailbox's organisation certificate; "practitioner"; "outsider", signed by
+# an untrusted CA; "mailbox:ADDRESS"), an explicit (cert, key) pair, or None.
+Identity = Union[None, str, Tuple[str, str]]
+
+
+class OperatorError(RuntimeError):
+    """operator.sh failed; the message carries its output and log tails."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel's choice)."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list:
+    """`count` distinct free ports: the sockets stay bound until all are
+    picked, so the kernel cannot hand out the same port twice."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def read_env(path: Union[str, Path]) -> dict:
+    """Parses DIR/operator.env (KEY=value lines, no quoting)."""
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip()
+    return env
+
 
 class Operator:
-    def __init__(self):
-        self.dir = None
-        self.env = {}
+    """One test operator instance, living in its own directory."""
 
-    def _run(self, *args, extra_env=None):
-        env = dict(os.environ)
-        env.update(extra_env or {})
-        return subprocess.run(
-            ["bash", str(SCRIPT), *args, str(self.dir)], env=env, check=True, capture_output=True, text=True, timeout=120
-        )
+    def __init__(self, script: Union[str, Path] = SCRIPT):
+        self.script = Path(script)
+        self.dir: Optional[Path] = None
+        self.env: dict = {}
 
-    def start(self, directory, smtp_port: int, imap_port: int, lmtp_port: int, smtps_port: int):
+    # -- lifecycle ---------------------------------------------------------
+    def start(
+        self,
+        directory: Union[str, Path],
+        smtp_port: Optional[int] = None,
+        imap_port: Optional[int] = None,
+        lmtp_port: Optional[int] = None,
+        smtps_port: Optional[int] = None,
+        tls_policy: str = "open",
+    ) -> "Operator":
+        """Starts the operator in `directory` (PKI generated on first use).
+
+        Ports left as None are picked free; if one is taken between the pick
+        and the start (tests running in parallel), new ones are tried.
+        `tls_policy`: "open" (TLS 1.2 and 1.3) or "mssante" (TLS 1.2 with
+        the four suites of the MSSanté client rules only).
+        """
         self.dir = Path(directory)
-        self._run(
-            "start",
-            extra_env={
-                "OPERATOR_SMTP_PORT": str(smtp_port),
-                "OPERATOR_IMAP_PORT": str(imap_port),
-                "OPERATOR_LMTP_PORT": str(lmtp_port),
-                "OPERATOR_SMTPS_PORT": str(smtps_port),
-            },
-        )
-        self.env = dict(
-            line.split("=", 1) for line in (self.dir / "operator.env").read_text().splitlines() if "=" in line
-        )
+        chosen = [smtp_port, imap_port, lmtp_port, smtps_port]
+        attempts = 3 if None in chosen else 1
+        for attempt in range(attempts):
+            picked = iter(free_ports(4))
+            ports = [p if p is not None else next(picked) for p in chosen]
+            try:
+                self._run(
+                    "start",
+                    extra_env={
+                        "OPERATOR_SMTP_PORT": str(ports[0]),
+                        "OPERATOR_IMAP_PORT": str(ports[1]),
+                        "OPERATOR_LMTP_PORT": str(ports[2]),
+                        "OPERATOR_SMTPS_PORT": str(ports[3]),
+                        "OPERATOR_TLS_POLICY": tls_policy,
+                    },
+                )
+                break
+            except OperatorError as e:
+                # Retry only a lost race for a port, not a broken setup.
+                if attempt + 1 == attempts or "port" not in str(e).split("---")[0]:
+                    raise
+                self._run("stop", check=False)
+        self.env = read_env(self.dir / "operator.env")
         return self
 
-    def stop(self):
-        if self.dir:
+    def stop(self) -> None:
+        """Stops Postfix and Dovecot; returns once their processes are gone."""
+        if self.dir is not None and (self.dir / "ports").exists():
             self._run("stop")
 
-    def stop_smtp(self):
+    def stop_smtp(self) -> None:
+        """Stops Postfix only: the submission ports refuse connections.
+        Mail already queued at the operator stays queued."""
         self._run("stop-smtp")
 
-    def start_smtp(self):
+    def start_smtp(self) -> None:
+        """Starts Postfix again (same ports, same queue)."""
         self._run("start-smtp")
 
-    def imap(self, mailbox: str) -> imaplib.IMAP4:
-        ctx = ssl.create_default_context(cafile=self.env["OPERATOR_CA"])
-        ctx.check_hostname = False
-        # Dovecot takes the user from the certificate's CN: present the
-        # certificate of the mailbox being read.
+    def is_up(self) -> bool:
+        """True when Postfix and Dovecot run and all their ports answer."""
+        return self._run("status", check=False).returncode == 0
+
+    def __enter__(self) -> "Operator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self, command: str, extra_env: Optional[dict] = None, check: bool = True):
+        env = dict(os.environ)
+        env.update(extra_env or {})
+        proc = subprocess.run(
+            ["bash", str(self.script), command, str(self.dir)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if check and proc.returncode != 0:
+            raise OperatorError(
+                f"operator.sh {command} {self.dir} exited {proc.returncode}\n"
+                f"{proc.stdout}{proc.stderr}{self._log_tails()}"
+            )
+        return proc
+
+    def _log_tails(self, lines: int = 15) -> str:
+        out = []
+        for name in ("postfix.log", "dovecot.log", "postfix-start.log", "dovecot-start.log"):
+            path = self.dir / "log" / name if self.dir else None
+            if path and path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    # -- files -------------------------------------------------------------
+    def log(self, name: str = "postfix") -> str:
+        """Text of DIR/log/NAME.log ("postfix" or "dovecot")."""
+        path = self.dir / "log" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_log(self, text: str, name: str = "postfix", timeout: float = 10.0) -> str:
+        """Waits until `text` appears in the log (postlogd writes it a moment
+        after the session ends); returns the log. Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log(name)
+            if text in log:
+                return log
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{name} log: no {text!r} after {timeout}s")
+            time.sleep(0.1)
+
+    def queue(self) -> str:
+        """The operator's Postfix queue listing (postqueue -p); a queue with
+        nothing in it reads "Mail queue is empty"."""
+        out = subprocess.run(
+            ["/usr/sbin/postqueue", "-c", self.env["OPERATOR_POSTFIX_CONFIG"], "-p"],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout + out.stderr
+
+    def identity(self, name: Identity) -> Optional[Tuple[str, str]]:
+        """(certificate chain file, key file) for an identity name."""
+        if name is None or isinstance(name, tuple):
+            return name
         pki = Path(self.env["OPERATOR_PKI"])
-        ctx.load_cert_chain(pki / f"mailbox-{mailbox}.pem", pki / f"mailbox-{mailbox}.key")
+        if name.startswith("mailbox:"):
+            address = name.split(":", 1)[1]
+            cert = pki / f"mailbox-{address}.pem"
+            if not cert.exists():
+                raise ValueError(f"no test certificate for mailbox {address}")
+            return str(cert), str(pki / f"mailbox-{address}.key")
+        keys = {"client": "CLIENT", "practitioner": "PRACTITIONER", "outsider": "OUTSIDER"}
+        if name not in keys:
+            raise ValueError(f"unknown identity {name!r}")
+        return self.env[f"{keys[name]}_CERT"], self.env[f"{keys[name]}_KEY"]
+
+    # -- clients -----------------------------------------------------------
+    def ssl_context(
+        self,
+        identity: Identity = "client",
+        tls12_only: bool = False,
+        ciphers: Optional[str] = None,
+    ) -> ssl.SSLContext:
+        """A client context that verifies the operator against the test roots
+        (OPERATOR_CA) and presents `identity`. `tls12_only` and `ciphers`
+        (OpenSSL names) mimic a client held to the MSSanté TLS rules."""
+        ctx = ssl.create_default_context(cafile=self.env["OPERATOR_CA"])
+        if tls12_only:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        pair = self.identity(identity)
+        if pair:
+            ctx.load_cert_chain(pair[0], pair[1])
+        return ctx
+
+    def smtp(
+        self,
+        identity: Identity = "client",
+        implicit_tls: bool = False,
+        context: Optional[ssl.SSLContext] = None,
+        timeout: float = 30.0,
+    ) -> smtplib.SMTP:
+        """An SMTP session on the submission port, after STARTTLS (or on the
+        implicit-TLS port) and EHLO. With no or an untrusted certificate the
+        TLS handshake succeeds and Postfix answers the EHLO that follows with
+        421 4.7.1 ("No client certificate presented", "Client certificate
+        not trusted"): raised here as smtplib.SMTPResponseException."""
+        ctx = context or self.ssl_context(identity)
+        host = self.env["OPERATOR_SMTP_HOST"]
+        if implicit_tls:
+            client = smtplib.SMTP_SSL(host, int(self.env["OPERATOR_SMTPS_PORT"]), context=ctx, timeout=timeout)
+        else:
+            client = smtplib.SMTP(host, int(self.env["OPERATOR_SMTP_PORT"]), timeout=timeout)
+            client.ehlo("client.test")
+            client.starttls(context=ctx)
+        code, reply = client.ehlo("client.test")
+        if code != 250:
+            client.close()
+            raise smtplib.SMTPResponseException(code, reply)
+        return client
+
+    def imap(self, mailbox: str, mechanism: str = "PLAIN", identity: Identity = "mailbox") -> imaplib.IMAP4:
+        """An IMAP session logged in to `mailbox` after STARTTLS. `identity`:
+        "mailbox" (default) presents the mailbox's own test certificate;
+        otherwise as for ssl_context (None: no certificate). `mechanism`:
+        "PLAIN" (test password) or "EXTERNAL" (the certificate alone).
+        Dovecot logs in as the certificate's CN whatever name is given."""
+        ctx = self.ssl_context(f"mailbox:{mailbox}" if identity == "mailbox" else identity)
         client = imaplib.IMAP4(self.env["OPERATOR_IMAP_HOST"], int(self.env["OPERATOR_IMAP_PORT"]))
-        client.starttls(ssl_context=ctx)
-        client.login(mailbox, self.env["OPERATOR_IMAP_PASSWORD"])
+        try:
+            client.starttls(ssl_context=ctx)
+            if mechanism.upper() == "EXTERNAL":
+                client.authenticate("EXTERNAL", lambda _challenge: b"")
+            else:
+                client.login(mailbox, self.env["OPERATOR_IMAP_PASSWORD"])
+        except Exception:
+            try:
+                client.shutdown()
+            except OSError:
+                pass
+            raise
         return client
 
     def fetch_all(self, mailbox: str) -> list:
-        """Raw RFC 822 bytes of every message in the mailbox's INBOX."""
+        """Raw RFC 822 bytes (CRLF line ends) of every message in the
+        mailbox's INBOX, oldest first. Nothing is marked read or deleted."""
         client = self.imap(mailbox)
         try:
             client.select("INBOX", readonly=True)
@@ -86,11 +312,47 @@ class Operator:
             client.logout()
 
     def wait_for_messages(self, mailbox: str, count: int, timeout: float = 30.0) -> list:
-        deadline = time.time() + timeout
-        messages = []
-        while time.time() < deadline:
+        """Polls the INBOX until it holds at least `count` messages; returns
+        them all (fetch_all). Raises TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
             messages = self.fetch_all(mailbox)
             if len(messages) >= count:
                 return messages
-            time.sleep(0.3)
-        raise TimeoutError(f"{mailbox}: {len(messages)} messages after {timeout}s, expected {count}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"{mailbox}: {len(messages)} message(s) after {timeout}s, expected {count}\n"
+                    f"operator queue: {self.queue()}"
+                )
+            time.sleep(0.2)
+
+    def find(self, mailbox: str, needle: bytes, count: int = 1, timeout: float = 30.0) -> list:
+        """Waits until `count` messages of the INBOX contain `needle`, and
+        returns those messages (all of them, if more arrived)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.fetch_all(mailbox) if needle in m]
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{mailbox}: {len(found)} message(s) containing {needle!r} after {timeout}s")
+            time.sleep(0.2)
+
+    def clear(self, mailbox: str) -> None:
+        """Deletes every message of the mailbox's INBOX."""
+        client = self.imap(mailbox)
+        try:
+            client.select("INBOX")
+            _, data = client.search(None, "ALL")
+            if data[0].split():
+                client.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                client.expunge()
+        finally:
+            client.logout()
+
+
+def send(op: Operator, recipients: Sequence[str], message: bytes, sender: Optional[str] = None, **smtp_kwargs) -> dict:
+    """Sends one message through the operator's submission service with the
+    organisation certificate; returns smtplib's refused-recipients dict."""
+    with op.smtp(**smtp_kwargs) as client:
+        return client.sendmail(sender or op.env["CLIENT_MAILBOX"], list(recipients), message)

@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the demo and the tests need, once. A second
-# run only checks (dpkg -s) and returns at once.
+# Installs the Debian packages the demo, the tests and the benchmark need.
+# Idempotent: when everything is there it only asks dpkg and returns at once.
+#
+#   postfix, dovecot-imapd, dovecot-lmtpd   the test MSSanté operator (tests/operator)
+#   swaks, libnet-ssleay-perl,              a practice's mail software, in e2e tests
+#     libio-socket-ssl-perl                   (swaks needs both for STARTTLS)
+#   openssl                                 the test PKI
+#   python3, python3-pytest                 the test runner (/usr/bin/python3)
+#   sqlite3                                 inspecting Facteur's queue database
+#   procps                                  pgrep/ps for process checks
+#   stunnel4, dnsmasq-base, bc              benchmark upstream, DNS SRV tests, figures
+#   ca-certificates                         (openssl's default paths exist)
 set -euo pipefail
 
-packages=(postfix dovecot-imapd dovecot-lmtpd swaks openssl python3 python3-pytest sqlite3 procps stunnel4 dnsmasq-base ca-certificates)
+packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
+    stunnel4 dnsmasq-base bc ca-certificates)
 
+# One dpkg-query for all (fast enough to run before every test run): a
+# package is present when its status reads "ii".
+installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} ' "${packages[@]}" 2>/dev/null | grep -o 'ii *[^ ]*' | awk '{print $2}' | tr '\n' ' ' || true) "
 missing=()
 for p in "${packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -15,26 +29,49 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages (${missing[*]}); run as root" >&2
     exit 1
 fi
+echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# The tests run their own Postfix and Dovecot under temporary directories:
-# install Postfix unconfigured, and keep the packages' system services from
-# starting (and from holding ports 25/143/993).
+
+# The tests run their own Postfix and Dovecot under temporary directories.
+# Postfix is installed unconfigured (no system main.cf, so no system
+# instance can start), and no package may start its service while being
+# installed: a policy-rc.d answering 101 ("action forbidden") is what
+# invoke-rc.d and deb-systemd-invoke consult.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 policy=/usr/sbin/policy-rc.d
 created_policy=no
+apt_log=$(mktemp)
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+    [ "$created_policy" = yes ] && rm -f "$policy"
+    rm -f "$apt_log"
+}
+trap cleanup EXIT
 if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    printf '#!/bin/sh\n# Temporary, from the test dependency installer.\nexit 101\n' > "$policy"
     chmod +x "$policy"
     created_policy=yes
 fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-[ "$created_policy" = yes ] && rm -f "$policy"
-# If a service manager started them anyway, stop the system instances.
-for svc in postfix dovecot stunnel4; do
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
-        systemctl stop "$svc" || true
+
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$apt_log" 2>&1; then
+    tail -n 30 "$apt_log" >&2
+    echo "install-deps: apt-get failed" >&2
+    exit 1
+fi
+
+# Should a service manager have started the system instances anyway, stop
+# them (they would hold ports 25, 143, 993) and keep them from coming back
+# at boot. Only right after installing: an existing setup is left alone.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    for svc in postfix dovecot stunnel4; do
+        systemctl stop "$svc" >/dev/null 2>&1 || true
         systemctl disable "$svc" >/dev/null 2>&1 || true
-    fi
-done
+    done
+fi
+if [ -s /var/spool/postfix/pid/master.pid ] && kill -0 "$(tr -d ' ' < /var/spool/postfix/pid/master.pid)" 2>/dev/null; then
+    /usr/sbin/postfix stop >/dev/null 2>&1 || true
+fi
+if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
+    /usr/sbin/dovecot stop >/dev/null 2>&1 || true
+fi
 exit 0
