@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the appliance on this PC: a test MSSanté operator (Postfix + Dovecot
-# with a test IGC-Santé-like PKI) and Facteur in front of it, on loopback.
+# with a test IGC-Santé-like PKI), a PC/SC stack (pcscd with vsmartcard's
+# virtual reader) holding a simulated CPS card (test PIN 1234), and Facteur
+# in front of them, on loopback. The card is unlocked with `facteur card
+# unlock`, as the practitioner would.
 # Prints one line
 #   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS
 # then runs until Ctrl-C or SIGTERM, and stops everything it started.
@@ -13,20 +16,30 @@ export OPERATOR_SMTP_PORT=${OPERATOR_SMTP_PORT:-10587}
 export OPERATOR_IMAP_PORT=${OPERATOR_IMAP_PORT:-10143}
 export OPERATOR_LMTP_PORT=${OPERATOR_LMTP_PORT:-10024}
 export OPERATOR_SMTPS_PORT=${OPERATOR_SMTPS_PORT:-10465}
+vpcd_port=${FACTEUR_DEMO_VPCD_PORT:-35963}
+card_pin=1234
 
 bash "$repo/tests/setup/install-deps.sh" >&2
-(cd "$repo" && cargo build --release --quiet --bin facteur) >&2
+(cd "$repo" && cargo build --release --quiet --bin facteur --bin facteur-card-sim) >&2
 facteur="$repo/target/release/facteur"
+card_sim="$repo/target/release/facteur-card-sim"
 
 mkdir -p "$work"
 operator_dir="$work/operator"
 facteur_pid=""
+pcscd_pid=""
+card_pid=""
+stop_pid() {
+    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+        kill -TERM "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
 cleanup() {
     trap - INT TERM EXIT
-    if [ -n "$facteur_pid" ] && kill -0 "$facteur_pid" 2>/dev/null; then
-        kill -TERM "$facteur_pid" 2>/dev/null || true
-        wait "$facteur_pid" 2>/dev/null || true
-    fi
+    stop_pid "$facteur_pid"
+    stop_pid "$card_pid"
+    stop_pid "$pcscd_pid"
     bash "$repo/tests/operator/operator.sh" stop "$operator_dir" >&2 || true
 }
 trap cleanup INT TERM EXIT
@@ -34,6 +47,26 @@ trap cleanup INT TERM EXIT
 bash "$repo/tests/operator/operator.sh" start "$operator_dir" >&2
 # shellcheck disable=SC1091
 . "$operator_dir/operator.env"
+
+# pcsc-lite serves one socket per machine: this pcscd replaces any other.
+pkill -x pcscd 2>/dev/null && sleep 1 || true
+rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid
+cat > "$work/reader.conf" <<CONF
+FRIENDLYNAME "Facteur Demo Reader"
+DEVICENAME   /dev/null:$vpcd_port
+LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
+CHANNELID    $vpcd_port
+CONF
+pcscd --foreground --config "$work/reader.conf" > "$work/pcscd.log" 2>&1 &
+pcscd_pid=$!
+for _ in $(seq 1 100); do
+    [ -S /run/pcscd/pcscd.comm ] && (exec 3<>"/dev/tcp/127.0.0.1/$vpcd_port") 2>/dev/null && break
+    sleep 0.1
+done
+"$card_sim" --vpcd "127.0.0.1:$vpcd_port" --profile cps3 --certificate "$PRACTITIONER_CERT_DER" \
+    --key "$PRACTITIONER_KEY" --pin "$card_pin" --control "$work/card.sock" \
+    --state "$work/card-state.json" > "$work/card.log" 2>&1 &
+card_pid=$!
 
 user=secretariat
 password_file="$work/password"
@@ -70,9 +103,8 @@ server_name = "$OPERATOR_SERVER_NAME"
 trust_anchors = "$OPERATOR_CA"
 
 [credential]
-kind = "software"
-pkcs12 = "$CLIENT_P12"
-pkcs12_password_file = "$CLIENT_P12_PASS_FILE"
+kind = "card"
+intermediates = "$CARD_INTERMEDIATES"
 
 [queue]
 retry_initial = 5
@@ -86,6 +118,15 @@ for _ in $(seq 1 200); do
     if ! kill -0 "$facteur_pid" 2>/dev/null; then echo "facteur failed to start" >&2; exit 1; fi
     sleep 0.05
 done
+
+# The practitioner unlocks the card (here with the simulated card's PIN).
+for _ in $(seq 1 100); do
+    "$facteur" --config "$config" card status --json 2>/dev/null | grep -q '"state": "locked"' && break
+    "$facteur" --config "$config" card status --json 2>/dev/null | grep -q '"state": "unlocked"' && break
+    sleep 0.1
+done
+echo "$card_pin" | "$facteur" --config "$config" card unlock >&2
+"$facteur" --config "$config" card status >&2
 
 echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO"
 wait "$facteur_pid"

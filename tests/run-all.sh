@@ -7,7 +7,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 bash tests/setup/install-deps.sh
-cargo build --release --locked --bin facteur
+cargo build --release --locked --bin facteur --bin facteur-card-sim
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked
 else

@@ -43,6 +43,8 @@ pub struct Config {
     pub credential: CredentialConfig,
     #[serde(default)]
     pub queue: QueueConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -304,9 +306,31 @@ fn default_command_timeout() -> u64 {
     300
 }
 
+/// The local control API (HTTP+JSON over a Unix socket).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Socket path; `data_dir/control.sock` when not set.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
 pub enum CredentialConfig {
+    /// The practitioner's CPS card in a PC/SC reader.
+    Card {
+        /// Use only readers whose name contains this text.
+        #[serde(default)]
+        reader: Option<String>,
+        /// PEM file of the CA certificates sent after the card's own
+        /// (IGC-Santé intermediate for personal certificates).
+        #[serde(default)]
+        intermediates: Option<PathBuf>,
+        /// Warn when the card's certificate expires within this many days.
+        #[serde(default = "default_expiry_warning_days")]
+        expiry_warning_days: i64,
+    },
     /// Software certificate: PKCS#12 file, or PEM chain + PEM key.
     Software {
         #[serde(default)]
@@ -320,9 +344,22 @@ pub enum CredentialConfig {
     },
 }
 
+fn default_expiry_warning_days() -> i64 {
+    30
+}
+
 impl std::fmt::Debug for CredentialConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            CredentialConfig::Card {
+                reader,
+                intermediates,
+                ..
+            } => f
+                .debug_struct("Card")
+                .field("reader", reader)
+                .field("intermediates", intermediates)
+                .finish_non_exhaustive(),
             CredentialConfig::Software {
                 pkcs12,
                 certificate,
@@ -423,7 +460,15 @@ impl Config {
         if let Some(p) = self.queue.reports_maildir.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.control.socket.as_mut() {
+            fix(p);
+        }
         match &mut self.credential {
+            CredentialConfig::Card { intermediates, .. } => {
+                if let Some(p) = intermediates.as_mut() {
+                    fix(p);
+                }
+            }
             CredentialConfig::Software {
                 pkcs12,
                 pkcs12_password_file,
@@ -522,6 +567,14 @@ impl Config {
             return Err(self.invalid("upstream.host", "not a host name"));
         }
         match &self.credential {
+            CredentialConfig::Card {
+                expiry_warning_days,
+                ..
+            } => {
+                if *expiry_warning_days < 0 {
+                    return Err(self.invalid("credential.expiry_warning_days", "must be 0 or more"));
+                }
+            }
             CredentialConfig::Software {
                 pkcs12,
                 pkcs12_password_file,
@@ -553,6 +606,13 @@ impl Config {
             .reports_maildir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("reports"))
+    }
+
+    pub fn control_socket(&self) -> PathBuf {
+        self.control
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("control.sock"))
     }
 
     pub fn queue_dir(&self) -> PathBuf {

@@ -10,17 +10,52 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::card::{CardService, CardSettings};
 use crate::config::{Config, CredentialConfig};
-use crate::credential::{Credential, SoftwareCredential};
+use crate::credential::{CardCredential, Credential, SoftwareCredential};
 use crate::queue::delivery::{Delivery, DeliverySettings};
 use crate::queue::{Queue, RetryPolicy};
 use crate::smtp::SmtpContext;
 use crate::upstream::{Connector, Endpoint};
 use crate::whitelist::Whitelist;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
-/// Loads the configured credential.
-pub fn load_credential(config: &Config) -> anyhow::Result<Arc<dyn Credential>> {
+/// The credential, and the card service when it is a card.
+pub struct LoadedCredential {
+    pub credential: Arc<dyn Credential>,
+    pub card: Option<CardService>,
+}
+
+/// Loads the configured credential; a card credential starts the card
+/// service, which notifies `changed` whenever the card's state changes.
+pub fn load_credential(config: &Config, changed: Arc<Notify>) -> anyhow::Result<LoadedCredential> {
+    let mut card = None;
     let credential: Arc<dyn Credential> = match &config.credential {
+        CredentialConfig::Card {
+            reader,
+            intermediates,
+            expiry_warning_days,
+        } => {
+            let chain = match intermediates {
+                Some(path) => load_pem_certificates(path)?,
+                None => Vec::new(),
+            };
+            let service = CardService::start(
+                CardSettings {
+                    reader: reader.clone(),
+                    identity_file: config.data_dir.join("card").join("identity.json"),
+                    expiry_warning_days: *expiry_warning_days,
+                },
+                changed,
+            )
+            .context("cannot start the card service")?;
+            card = Some(service.clone());
+            return Ok(LoadedCredential {
+                credential: Arc::new(CardCredential::new(service, chain)),
+                card,
+            });
+        }
         CredentialConfig::Software {
             pkcs12: Some(p12),
             pkcs12_password_file: Some(pass),
@@ -36,20 +71,34 @@ pub fn load_credential(config: &Config) -> anyhow::Result<Arc<dyn Credential>> {
             config.path.display()
         ),
     };
-    let remaining = credential.not_after() - crate::queue::now_unix();
+    let remaining = credential.not_after().unwrap_or(i64::MAX) - crate::queue::now_unix();
     if remaining < 0 {
         tracing::error!(identity = %credential.identity(), "the credential's certificate has expired; the operator will refuse it");
     } else if remaining < 30 * 24 * 3600 {
         tracing::warn!(identity = %credential.identity(), days_left = remaining / 86400, "the credential's certificate expires soon");
     }
-    Ok(credential)
+    Ok(LoadedCredential { credential, card })
+}
+
+fn load_pem_certificates(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: bad PEM certificate: {e}", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{}: no certificate found", path.display());
+    }
+    Ok(certs)
 }
 
 /// Builds the upstream connector (TLS policy + credential + endpoint).
 pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Result<Connector> {
     let anchors = crate::tls::mssante::load_trust_anchors(&config.upstream.trust_anchors)?;
-    let tls =
-        crate::tls::mssante::client_config(anchors, &config.upstream.tls_versions, credential)?;
+    let tls = crate::tls::mssante::client_config(
+        anchors,
+        &config.upstream.tls_versions,
+        credential.clone(),
+    )?;
     let endpoint = match &config.upstream.host {
         Some(host) => Endpoint::Fixed {
             host: host.clone(),
@@ -67,6 +116,7 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
         tls_mode: config.upstream.tls,
         server_name: config.upstream.server_name.clone(),
         tls,
+        credential,
         ehlo_name: config.smtp.hostname.clone(),
         connect_timeout: Duration::from_secs(config.upstream.connect_timeout),
         command_timeout: Duration::from_secs(config.upstream.command_timeout),
@@ -92,9 +142,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         generated = whitelist.generated().unwrap_or("?"),
         "MSSanté whitelist loaded"
     );
-    let credential = load_credential(&config)?;
-    tracing::info!(identity = %credential.identity(), "credential loaded");
-    let connector = connector(&config, credential)?;
+    let wake = Arc::new(Notify::new());
+    let loaded = load_credential(&config, wake.clone())?;
+    tracing::info!(identity = %loaded.credential.identity(), "credential loaded");
+    let connector = connector(&config, loaded.credential.clone())?;
 
     let (cert, key) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -111,7 +162,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         lifetime: Duration::from_secs(config.queue.lifetime_hours * 3600),
     };
     let queue = Queue::open(&config.queue_dir(), retry)?;
-    let wake = Arc::new(Notify::new());
     let shutdown = CancellationToken::new();
 
     let delivery = Delivery::new(
@@ -128,6 +178,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         wake.clone(),
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
+
+    let control = crate::control::serve(
+        &config.control_socket(),
+        Arc::new(crate::control::ControlState {
+            card: loaded.card.clone(),
+            credential: loaded.credential.clone(),
+            delivery: delivery.clone(),
+            queue: queue.clone(),
+            started: std::time::Instant::now(),
+        }),
+        shutdown.clone(),
+    )
+    .await?;
 
     let context = Arc::new(SmtpContext::from_config(
         &config, whitelist, server_tls, queue, wake,
@@ -156,6 +219,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = server.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
+    let _ = control.await;
+    let _ = std::fs::remove_file(config.control_socket());
     tracing::info!(
         sessions_opened = delivery
             .stats
@@ -165,6 +230,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .stats
             .messages_sent
             .load(std::sync::atomic::Ordering::Relaxed),
+        card_signatures = loaded.credential.signatures(),
         "stopped"
     );
     Ok(())

@@ -7,7 +7,9 @@
 //! TLS ([`tls::mssante`]) with the practice's [`credential`].
 
 pub mod address;
+pub mod card;
 pub mod config;
+pub mod control;
 pub mod credential;
 pub mod daemon;
 pub mod logging;

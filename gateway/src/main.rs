@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use facteur::config::{Config, LogFormat};
+use facteur::control::{ApiError, ControlClient};
 
 #[derive(Parser)]
 #[command(
@@ -39,11 +40,42 @@ enum Command {
     Check,
     /// Hash a password for an `[[accounts]]` entry (read from standard input).
     HashPassword,
-    /// Look at the queue.
+    /// Look at the queue (asks the running daemon).
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// The CPS card (asks the running daemon).
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
+    /// The daemon's state: credential, delivery, queue, card (JSON).
+    Status,
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Reader, card, holder, PIN tries left, locked or unlocked.
+    Status {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unlock the card with its PIN (read without echo; from standard
+    /// input when it is not a terminal). The PIN is presented once.
+    Unlock {
+        /// Present the PIN even though only one try is left (a wrong PIN
+        /// then blocks the card).
+        #[arg(long)]
+        confirm_last_try: bool,
+        /// Type the PIN on the reader's PIN pad instead.
+        #[arg(long)]
+        pinpad: bool,
+    },
+    /// Make the card in the reader the identity the box sends as (after a
+    /// change of practitioner). The card must be unlocked.
+    Accept,
 }
 
 #[derive(Subcommand)]
@@ -88,20 +120,34 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Check => {
             let config = Config::load(&cli.config)?;
             let whitelist = facteur::whitelist::Whitelist::load(&config.mssante.whitelist)?;
-            let credential = facteur::daemon::load_credential(&config)?;
-            facteur::daemon::connector(&config, credential.clone())?;
+            let loaded = facteur::daemon::load_credential(
+                &config,
+                std::sync::Arc::new(tokio::sync::Notify::new()),
+            )?;
+            facteur::daemon::connector(&config, loaded.credential.clone())?;
             println!("configuration: {}", cli.config.display());
             println!("whitelist: {} domains", whitelist.len());
-            println!("credential: {}", credential.identity());
+            match loaded.card {
+                Some(_) => println!("credential: CPS card"),
+                None => println!("credential: {}", loaded.credential.identity()),
+            }
             println!("local accounts: {}", config.accounts.len());
             println!("ok");
             Ok(())
         }
+        Command::Status => {
+            let status = control(&cli.config, |c| async move { c.get("/v1/status").await })?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(())
+        }
+        Command::Card { command } => card_command(&cli.config, command),
         Command::Queue {
             command: QueueCommand::List { json },
         } => {
-            let config = Config::load(&cli.config)?;
-            let entries = facteur::queue::list(&config.queue_dir())?;
+            let answer = control(&cli.config, |c| async move { c.get("/v1/queue").await })?;
+            let entries: Vec<facteur::queue::QueueEntry> =
+                serde_json::from_value(answer["recipients"].clone())
+                    .context("unexpected queue listing")?;
             let mut out = std::io::stdout().lock();
             for e in entries {
                 if json {
@@ -120,6 +166,153 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Runs one control API exchange with the daemon of `config_path`.
+fn control<F, Fut>(config_path: &std::path::Path, call: F) -> anyhow::Result<serde_json::Value>
+where
+    F: FnOnce(ControlClient) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+{
+    let config = Config::load(config_path)?;
+    let client = ControlClient::new(&config.control_socket());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    Ok(runtime.block_on(call(client))?)
+}
+
+fn card_command(config_path: &std::path::Path, command: CardCommand) -> anyhow::Result<()> {
+    match command {
+        CardCommand::Status { json } => {
+            let card = control(config_path, |c| async move { c.get("/v1/card").await })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&card)?);
+            } else {
+                print_card(&card);
+            }
+            Ok(())
+        }
+        CardCommand::Unlock {
+            confirm_last_try,
+            pinpad,
+        } => {
+            // Tries left are read first and shown before asking.
+            let card = control(config_path, |c| async move { c.get("/v1/card").await })?;
+            let tries_left = card["pin"]["left"].as_u64();
+            match card["state"].as_str() {
+                Some("unlocked") => {
+                    println!("The card is already unlocked.");
+                    return Ok(());
+                }
+                Some("blocked") => {
+                    anyhow::bail!("{}", card["message"].as_str().unwrap_or("blocked"))
+                }
+                Some("locked") => {}
+                _ => anyhow::bail!("{}", card["message"].as_str().unwrap_or("no card")),
+            }
+            if let Some(left) = tries_left {
+                eprintln!(
+                    "Card of {}: {left} PIN tries left.",
+                    card["holder"]["name"].as_str().unwrap_or("?")
+                );
+                if left == 1 && !confirm_last_try {
+                    anyhow::bail!(
+                        "only one try is left: a wrong PIN blocks the card. Run again with --confirm-last-try to try anyway."
+                    );
+                }
+            }
+            let pin = if pinpad {
+                eprintln!("Type the PIN on the reader's keypad.");
+                None
+            } else {
+                Some(read_pin()?)
+            };
+            let body = serde_json::to_vec(&facteur::control::UnlockRequest {
+                pin,
+                confirm_last_try,
+            })?;
+            let result = control(config_path, |c| async move {
+                c.post("/v1/card/unlock", zeroize::Zeroizing::new(body))
+                    .await
+            });
+            match result {
+                Ok(card) => {
+                    println!("{}", card["message"].as_str().unwrap_or("unlocked"));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        CardCommand::Accept => {
+            let card = control(config_path, |c| async move {
+                c.post(
+                    "/v1/card/accept-identity",
+                    zeroize::Zeroizing::new(Vec::new()),
+                )
+                .await
+            })?;
+            println!(
+                "The box now sends as {}.",
+                card["holder"]["subject"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Reads the PIN without echo on a terminal, or one line from a pipe.
+fn read_pin() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let pin =
+            rpassword::prompt_password("Code PIN de la carte : ").context("cannot read the PIN")?;
+        return Ok(zeroize::Zeroizing::new(pin));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    stdin.lock().read_line(&mut line)?;
+    Ok(zeroize::Zeroizing::new(line.trim().to_string()))
+}
+
+fn print_card(card: &serde_json::Value) {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    println!("state:    {}", text(&card["state"]));
+    println!("message:  {}", text(&card["message"]));
+    println!("reader:   {}", text(&card["reader"]));
+    if !card["profile"].is_null() {
+        println!(
+            "card:     {} serial {}",
+            text(&card["profile"]).to_uppercase(),
+            text(&card["serial"])
+        );
+    }
+    if !card["holder"].is_null() {
+        let h = &card["holder"];
+        println!("holder:   {}", text(&h["name"]));
+        println!("profession: {}", text(&h["profession"]));
+        println!("national id: {}", text(&h["national_id"]));
+        println!("subject:  {}", text(&h["subject"]));
+        println!("expires in: {} days", card["expires_in_days"]);
+    }
+    if let Some(left) = card["pin"]["left"].as_u64() {
+        println!("tries left: {left}/{}", card["pin"]["max"]);
+    }
+    println!(
+        "locked:   {}",
+        if card["state"] == "unlocked" {
+            "no"
+        } else {
+            "yes"
+        }
+    );
+    println!("identity: {}", text(&card["identity"]));
+    if card["pinpad"] == true {
+        println!("pin pad:  yes");
+    }
+    for w in card["warnings"].as_array().into_iter().flatten() {
+        println!("warning:  {}", text(w));
     }
 }
 

@@ -193,6 +193,62 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
             time.sleep(0.2)
         raise TimeoutError(f"queue never matched; last: {entries}")
 
+    # -- control API ----------------------------------------------------------
+    @property
+    def control_socket(self) -> Path:
+        return self.data_dir / "control.sock"
+
+    def api(self, method: str, path: str, body=None):
+        """(HTTP status, decoded JSON) from the daemon's control API."""
+        import http.client
+        import json
+
+        class UnixConnection(http.client.HTTPConnection):
+            def __init__(self, socket_path):
+                super().__init__("facteur", timeout=120)
+                self.socket_path = socket_path
+
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.settimeout(120)
+                self.sock.connect(str(self.socket_path))
+
+        conn = UnixConnection(self.control_socket)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=payload, headers={"content-type": "application/json"})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+
+    def card(self) -> dict:
+        status, body = self.api("GET", "/v1/card")
+        assert status == 200, body
+        return body
+
+    def wait_card(self, predicate, timeout: float = 20.0) -> dict:
+        deadline = time.time() + timeout
+        card = {}
+        while time.time() < deadline:
+            card = self.card()
+            if predicate(card):
+                return card
+            time.sleep(0.1)
+        raise TimeoutError(f"card state never matched; last: {card}")
+
+    def unlock(self, pin: str, confirm_last_try: bool = False):
+        return self.api("POST", "/v1/card/unlock", {"pin": pin, "confirm_last_try": confirm_last_try})
+
+    def cli(self, *args, input: str = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [facteur_bin(), "--config", str(self.config_path), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def reports(self) -> list:
         new = self.data_dir / "reports" / "new"
         return sorted(p.read_bytes() for p in new.iterdir()) if new.exists() else []

@@ -34,7 +34,7 @@ dir=${1:?usage: pki.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
 
-layout=2
+layout=3
 [ "$(cat .complete 2>/dev/null)" = "$layout" ] && exit 0
 # An older or half-written layout: start again from nothing.
 rm -f ./*.pem ./*.key ./*.p12 ./*.pass ./*.der ./*.srl ./*.csr ./*.ext .complete
@@ -109,6 +109,11 @@ ossl pkcs12 -export -inkey client.key -in client-leaf.pem -certfile ac-org.pem -
 leaf practitioner "/C=FR/O=CABINET DUPONT TEST/OU=10000000001/CN=899700000001/SN=DUPONT/GN=JEAN/title=Medecin" ac-per \
     "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth"
 ossl x509 -in practitioner-leaf.pem -outform DER -out practitioner.der
+# Another practitioner's card (a replacement doctor): the box must not
+# switch to it without an administrator's consent.
+leaf practitioner2 "/C=FR/O=CABINET DUPONT TEST/OU=10000000001/CN=899700000002/SN=MARTIN/GN=CLAIRE/title=Medecin" ac-per \
+    "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth"
+ossl x509 -in practitioner2-leaf.pem -outform DER -out practitioner2.der
 
 # One certificate per test mailbox, for reading mailboxes back in tests:
 # Dovecot takes the IMAP user name from the certificate's CN.
@@ -124,5 +129,5 @@ cp outsider-leaf.pem outsider.pem
 
 rm -f ./*.srl
 chmod 600 ./*.key client.p12 client.p12.pass
-chmod 644 ./*.pem practitioner.der
+chmod 644 ./*.pem practitioner.der practitioner2.der
 echo "$layout" > .complete

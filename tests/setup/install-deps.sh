@@ -11,10 +11,13 @@
 #   procps                                  pgrep/ps for process checks
 #   stunnel4, dnsmasq-base, bc              benchmark upstream, DNS SRV tests, figures
 #   ca-certificates                         (openssl's default paths exist)
+#   pcscd, vsmartcard-vpcd, pcsc-tools      the card reader stack with a virtual reader
+#   libpcsclite-dev, pkg-config             building the PC/SC client (pcsc crate)
+#   netcat-openbsd                          talking to the card simulator in the demo
 set -euo pipefail
 
 packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
-    stunnel4 dnsmasq-base bc ca-certificates)
+    stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd)
 
 # One dpkg-query for all (fast enough to run before every test run): a
 # package is present when its status reads "ii".
@@ -63,7 +66,7 @@ fi
 # them (they would hold ports 25, 143, 993) and keep them from coming back
 # at boot. Only right after installing: an existing setup is left alone.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    for svc in postfix dovecot stunnel4; do
+    for svc in postfix dovecot stunnel4 pcscd pcscd.socket; do
         systemctl stop "$svc" >/dev/null 2>&1 || true
         systemctl disable "$svc" >/dev/null 2>&1 || true
     done

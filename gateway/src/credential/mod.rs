@@ -5,6 +5,7 @@
 //! process (software certificate) or elsewhere (on the CPS card), so the
 //! trait hands rustls a [`SigningKey`] and never the key itself.
 
+mod card;
 mod software;
 
 use std::fmt;
@@ -12,9 +13,9 @@ use std::sync::Arc;
 
 use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
-use rustls::sign::{CertifiedKey, SigningKey};
-use rustls_pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
 
+pub use card::CardCredential;
 pub use software::SoftwareCredential;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,16 +35,25 @@ pub enum CredentialError {
 /// Who the box is upstream: a certificate chain and a way to sign with its key.
 pub trait Credential: Send + Sync + fmt::Debug {
     /// Human-readable identity (certificate subject), for status and logs.
-    fn identity(&self) -> &str;
+    fn identity(&self) -> String;
 
-    /// End-entity certificate first, then intermediates.
-    fn certificate_chain(&self) -> &[CertificateDer<'static>];
-
-    /// The signer for TLS handshakes; may sign outside this process.
-    fn signing_key(&self) -> Arc<dyn SigningKey>;
+    /// The chain (end entity first) with the signer for TLS handshakes,
+    /// which may sign outside this process; `None` while unavailable.
+    fn certified_key(&self) -> Option<Arc<CertifiedKey>>;
 
     /// End of validity of the end-entity certificate (Unix seconds).
-    fn not_after(&self) -> i64;
+    fn not_after(&self) -> Option<i64>;
+
+    /// Whether handshakes can be signed now; otherwise why not (card out,
+    /// locked…). Delivery pauses while this is an error.
+    fn availability(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Signatures made so far (each one costs a card operation).
+    fn signatures(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Presents a [`Credential`] to rustls when the server asks for a client
@@ -65,14 +75,11 @@ impl ResolvesClientCert for CredentialResolver {
         _root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let key = self.credential.signing_key();
+        let key = self.credential.certified_key()?;
         // rustls would fail the handshake later anyway; refusing here gives
         // a clearer "no usable client certificate" on the operator's side.
-        key.choose_scheme(sigschemes)?;
-        Some(Arc::new(CertifiedKey::new(
-            self.credential.certificate_chain().to_vec(),
-            key,
-        )))
+        key.key.choose_scheme(sigschemes)?;
+        Some(key)
     }
 
     fn has_certs(&self) -> bool {

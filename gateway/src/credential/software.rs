@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::sign::SigningKey;
+use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
@@ -130,19 +130,18 @@ impl SoftwareCredential {
 }
 
 impl Credential for SoftwareCredential {
-    fn identity(&self) -> &str {
-        &self.identity
+    fn identity(&self) -> String {
+        self.identity.clone()
     }
 
-    fn certificate_chain(&self) -> &[CertificateDer<'static>] {
-        &self.chain
+    fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::new(CertifiedKey::new(
+            self.chain.clone(),
+            self.key.clone(),
+        )))
     }
 
-    fn signing_key(&self) -> Arc<dyn SigningKey> {
-        self.key.clone()
-    }
-
-    fn not_after(&self) -> i64 {
-        self.not_after
+    fn not_after(&self) -> Option<i64> {
+        Some(self.not_after)
     }
 }

@@ -58,7 +58,21 @@ pub struct Delivery {
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<UpstreamSession>>,
     pause: Mutex<Pause>,
+    /// Why the credential cannot sign now (card out, locked…), if so.
+    credential_unavailable: Mutex<Option<String>>,
     pub stats: DeliveryStats,
+}
+
+/// What the status page shows of delivery.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryStatus {
+    /// "running", "credential_unavailable" or "operator_unreachable".
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub retry_in_secs: Option<u64>,
+    pub sessions_opened: u64,
+    pub messages_sent: u64,
+    pub idle_sessions: usize,
 }
 
 /// How often expired messages are looked for, at most.
@@ -82,6 +96,7 @@ impl Delivery {
                 until: None,
                 failures: 0,
             }),
+            credential_unavailable: Mutex::new(None),
             stats: DeliveryStats::default(),
         })
     }
@@ -102,12 +117,19 @@ impl Delivery {
             }
             self.close_idle_sessions().await;
 
+            let credential_ready = self.check_credential().await;
             let paused_for = self.paused_for();
-            if paused_for.is_none() {
+            if paused_for.is_none() && credential_ready {
                 self.dispatch(&busy, &mut tasks).await;
             }
 
-            let wait = self.next_wait(paused_for).await;
+            // Without a credential, only a card event (which wakes us) or
+            // the expiry check can change anything.
+            let wait = if credential_ready {
+                self.next_wait(paused_for).await
+            } else {
+                EXPIRY_CHECK
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.wake.notified() => {}
@@ -182,6 +204,68 @@ impl Delivery {
         wait
     }
 
+    /// Follows the credential's availability: logs changes, and closes
+    /// the idle sessions when it goes (the practitioner took the card: the
+    /// box stops acting in their name at once).
+    async fn check_credential(&self) -> bool {
+        let now = self.connector.credential.availability().err();
+        let before = match self.credential_unavailable.lock() {
+            Ok(mut current) => std::mem::replace(&mut *current, now.clone()),
+            Err(_) => None,
+        };
+        match (&before, &now) {
+            (None, Some(reason)) => {
+                tracing::warn!(reason = %reason, "credential unavailable: delivery paused");
+                let sessions: Vec<UpstreamSession> = self
+                    .idle
+                    .lock()
+                    .map(|mut v| v.drain(..).collect())
+                    .unwrap_or_default();
+                for session in sessions {
+                    session.quit().await;
+                }
+            }
+            (Some(_), None) => {
+                tracing::info!("credential available: delivery resumes");
+                // Failures while the card was out say nothing of the operator.
+                self.note_connect_result(true);
+            }
+            _ => {}
+        }
+        now.is_none()
+    }
+
+    /// Delivery state for the control API.
+    pub fn status(&self) -> DeliveryStatus {
+        let reason = self
+            .credential_unavailable
+            .lock()
+            .ok()
+            .and_then(|r| r.clone());
+        let retry_in = self.paused_for();
+        let state = if reason.is_some() {
+            "credential_unavailable"
+        } else if retry_in.is_some() {
+            "operator_unreachable"
+        } else {
+            "running"
+        };
+        DeliveryStatus {
+            state,
+            reason,
+            retry_in_secs: retry_in.map(|d| d.as_secs()),
+            sessions_opened: self
+                .stats
+                .sessions_opened
+                .load(std::sync::atomic::Ordering::Relaxed),
+            messages_sent: self
+                .stats
+                .messages_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+            idle_sessions: self.idle.lock().map(|v| v.len()).unwrap_or(0),
+        }
+    }
+
     fn paused_for(&self) -> Option<Duration> {
         let pause = self.pause.lock().ok()?;
         let until = pause.until?;
@@ -248,7 +332,7 @@ impl Delivery {
     }
 
     async fn deliver(&self, job: Job, _permit: OwnedSemaphorePermit) {
-        if self.paused_for().is_some() {
+        if self.paused_for().is_some() || self.connector.credential.availability().is_err() {
             return; // picked again once the pause is over, no attempt counted
         }
         let body = match tokio::fs::read(self.queue.message_path(&job.id)).await {
@@ -287,6 +371,13 @@ impl Delivery {
                             .sessions_opened
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         (s, true)
+                    }
+                    Err(e) if self.connector.credential.availability().is_err() => {
+                        // The card went away during the handshake: not the
+                        // operator's fault and not an attempt; the message
+                        // is due again as soon as the card is back.
+                        tracing::info!(error = %e, "credential became unavailable; message stays queued");
+                        return;
                     }
                     Err(e) => {
                         self.note_connect_result(false);
@@ -342,6 +433,10 @@ impl Delivery {
                 Err(e) => {
                     let in_doubt = session.data_in_flight();
                     drop(session);
+                    if self.connector.credential.availability().is_err() {
+                        tracing::info!(error = %e, in_doubt, "credential became unavailable; message stays queued");
+                        return;
+                    }
                     if !fresh && !in_doubt {
                         tracing::debug!(error = %e, "reused session was closed; opening a new one");
                         continue;

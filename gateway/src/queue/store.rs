@@ -159,7 +159,7 @@ pub struct FinalFailure {
 }
 
 /// A row of the queue listing.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct QueueEntry {
     pub id: String,
     pub sender: String,

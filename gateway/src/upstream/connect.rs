@@ -56,6 +56,8 @@ pub struct Connector {
     /// Name checked in the operator's certificate (None: the host's name).
     pub server_name: Option<String>,
     pub tls: Arc<ClientConfig>,
+    /// What the TLS configuration presents (also asked whether it can sign now).
+    pub credential: Arc<dyn crate::credential::Credential>,
     /// Name sent in EHLO.
     pub ehlo_name: String,
     pub connect_timeout: Duration,

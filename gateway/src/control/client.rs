@@ -1,0 +1,105 @@
+//! The command line's side of the control API.
+
+use std::path::{Path, PathBuf};
+
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+use super::ErrorBody;
+
+/// A refusal or failure from the API, with its stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "{}: cannot reach the daemon ({source}); is `facteur run` running with this configuration?",
+        socket.display()
+    )]
+    Unreachable {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", body.message)]
+    Refused { status: u16, body: ErrorBody },
+    #[error("control API: {0}")]
+    Protocol(String),
+}
+
+/// Talks to the daemon over its control socket.
+pub struct ControlClient {
+    socket: PathBuf,
+}
+
+impl ControlClient {
+    pub fn new(socket: &Path) -> ControlClient {
+        ControlClient {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value, ApiError> {
+        self.call("GET", path, Bytes::new()).await
+    }
+
+    /// POSTs `body` (JSON); the buffer is wiped after sending, as it may
+    /// hold a PIN.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let bytes = Bytes::copy_from_slice(&body);
+        drop(body);
+        self.call("POST", path, bytes).await
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<serde_json::Value, ApiError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ApiError::Unreachable {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ApiError::Protocol(e.to_string()))?;
+        let driver = tokio::spawn(connection);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "facteur")
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .map_err(|e| ApiError::Protocol(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ApiError::Protocol(e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ApiError::Protocol(e.to_string()))?
+            .to_bytes();
+        driver.abort();
+        if status >= 400 {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: "http".into(),
+                message: format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+                tries_left: None,
+            });
+            return Err(ApiError::Refused { status, body });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+    }
+}

@@ -1,0 +1,30 @@
+//! The local control API: HTTP+JSON over a Unix socket that only the
+//! daemon's user can open. The `facteur` command line and the web admin
+//! use it; it is versioned under `/v1/` and documented in
+//! `docs/control-api.md`.
+
+mod client;
+mod server;
+
+pub use client::{ApiError, ControlClient};
+pub use server::{ControlState, serve};
+
+/// Body of `POST /v1/card/unlock`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct UnlockRequest {
+    /// The PIN; absent to type it on the reader's PIN pad.
+    #[serde(default)]
+    pub pin: Option<zeroize::Zeroizing<String>>,
+    /// Required to present a PIN when only one try is left.
+    #[serde(default)]
+    pub confirm_last_try: bool,
+}
+
+/// An error answer: a stable code for programs, a sentence for people.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<u8>,
+}
