@@ -76,6 +76,14 @@ impl Credential for CardCredential {
     fn signatures(&self) -> Option<u64> {
         Some(self.service.signatures())
     }
+
+    fn session_scope(&self) -> String {
+        let status = self.service.status();
+        match (status.ready(), status.holder) {
+            (Ok(()), Some(h)) => h.fingerprint,
+            _ => String::new(),
+        }
+    }
 }
 
 /// The card's authentication key as rustls sees it.

@@ -15,7 +15,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::config::TlsVersion;
-use crate::credential::{Credential, CredentialResolver};
+use crate::credential::{Credential, CredentialResolver, CredentialSessionStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -95,10 +95,14 @@ pub fn client_config(
             TlsVersion::Tls13 => &rustls::version::TLS13,
         })
         .collect();
-    let config = ClientConfig::builder_with_provider(Arc::new(provider(versions)))
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider(versions)))
         .with_protocol_versions(&protocol_versions)?
         .with_root_certificates(anchors)
-        .with_client_cert_resolver(Arc::new(CredentialResolver::new(credential)));
+        .with_client_cert_resolver(Arc::new(CredentialResolver::new(credential.clone())));
+    // Resumed sessions skip the (card) signature; they must stay bound to
+    // the identity that authenticated them.
+    config.resumption =
+        rustls::client::Resumption::store(Arc::new(CredentialSessionStore::new(credential)));
     Ok(Arc::new(config))
 }
 
