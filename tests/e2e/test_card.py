@@ -242,6 +242,7 @@ def test_pcscd_restart_and_reader_unplug_recover_without_restarting(pcsc, operat
         ("cps3", "truncated", "card_error"),
         ("cps3", "bad-sw", "not_cps"),
         ("cps3", "garbage-cert", "card_error"),
+        ("cps4", "no-pkcs15", "card_error"),
     ],
 )
 def test_bad_cards_get_a_clear_state(pcsc, operator, card_facteur, profile, fault, state):

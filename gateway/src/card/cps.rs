@@ -9,6 +9,7 @@
 use zeroize::{Zeroize, Zeroizing};
 
 use super::apdu::{CardError, Command, Response};
+use super::pkcs15::{self, Layout};
 use super::tlv;
 
 /// Sends one APDU and returns the card's raw answer (data + SW1 SW2).
@@ -57,14 +58,6 @@ const CPS4_APPLET: [u8; 8] = [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00];
 const EF_SN: [u8; 4] = [0x3F, 0x00, 0xD0, 0x03];
 /// Bytes 2..7 of EF.SN on every CPS card (ANS's issuer number).
 const SN_ISSUER: [u8; 5] = [0x80, 0x25, 0x00, 0x00, 0x01];
-/// The holder's authentication certificate (DER), under the IAS
-/// application directory `3F00/0001`.
-const AUTH_CERT: [u8; 6] = [0x3F, 0x00, 0x00, 0x01, 0xC0, 0x01];
-/// The holder PIN (CPS code porteur), an MF-level object.
-const PIN_REF: u8 = 0x01;
-/// CPS3 authentication key (IAS-ECC local object 2), CPS4 authentication key.
-const CPS3_AUTH_KEY: u8 = 0x82;
-const CPS4_AUTH_KEY: u8 = 0x20;
 /// Algorithm references: CPS3 "RSA PKCS#1 v1.5 with DigestInfo given",
 /// CPS4 RSA-PSS SHA-256.
 const CPS3_ALG_PKCS1: u8 = 0x02;
@@ -137,11 +130,14 @@ impl Pin {
         Ok(Pin(Zeroizing::new(t.to_string())))
     }
 
-    /// The 8-byte PIN block: ASCII digits padded with 0xFF.
-    fn block(&self) -> Zeroizing<[u8; 8]> {
-        let mut block = Zeroizing::new([0xFF; 8]);
+    /// The PIN block: ASCII digits padded to `len` bytes with `pad`.
+    fn block(&self, len: usize, pad: u8) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        if self.0.len() > len {
+            return Err(CardError::PinFormat);
+        }
+        let mut block = Zeroizing::new(vec![pad; len]);
         block[..self.0.len()].copy_from_slice(self.0.as_bytes());
-        block
+        Ok(block)
     }
 }
 
@@ -155,6 +151,8 @@ impl std::fmt::Debug for Pin {
 pub struct CpsCard<T: Transport> {
     transport: T,
     profile: Profile,
+    /// Key, certificate and PIN as the card's PKCS#15 files describe them.
+    layout: Option<Layout>,
     /// Size of the authentication key's modulus: every signature has it.
     key_bytes: usize,
 }
@@ -168,6 +166,7 @@ impl<T: Transport> CpsCard<T> {
         let mut card = CpsCard {
             transport,
             profile,
+            layout: None,
             key_bytes: 256,
         };
         if profile == Profile::Cps4 {
@@ -215,18 +214,56 @@ impl<T: Transport> CpsCard<T> {
         }
     }
 
+    /// Reads the card's PKCS#15 directory: where the authentication
+    /// certificate is, the key reference, the PIN reference and format.
+    pub fn load_layout(&mut self) -> Result<(), CardError> {
+        let malformed = |e: pkcs15::Pkcs15Error| CardError::Malformed {
+            what: "card directory (PKCS#15)",
+            detail: e.to_string(),
+        };
+        let mut odf_path = pkcs15::APP_DF.to_vec();
+        odf_path.extend_from_slice(&pkcs15::ODF);
+        let odf =
+            pkcs15::parse_odf(&self.read_file(&odf_path, "PKCS#15 ODF")?).map_err(malformed)?;
+        let key = pkcs15::parse_prkdf(&self.read_file(&odf.private_keys, "PKCS#15 PrKDF")?)
+            .map_err(malformed)?;
+        let certificate =
+            pkcs15::parse_cdf(&self.read_file(&odf.certificates, "PKCS#15 CDF")?, &key.id)
+                .map_err(malformed)?;
+        let pin = pkcs15::parse_aodf(
+            &self.read_file(&odf.auth_objects, "PKCS#15 AODF")?,
+            key.auth_id.as_deref(),
+        )
+        .map_err(malformed)?;
+        self.layout = Some(Layout {
+            auth_key: key,
+            certificate,
+            pin,
+        });
+        Ok(())
+    }
+
+    fn layout(&self) -> Result<&Layout, CardError> {
+        self.layout.as_ref().ok_or_else(|| CardError::Malformed {
+            what: "card directory (PKCS#15)",
+            detail: "not read".into(),
+        })
+    }
+
     /// The holder's authentication certificate, DER.
     pub fn read_auth_certificate(&mut self) -> Result<Vec<u8>, CardError> {
-        self.read_file(&AUTH_CERT, "authentication certificate")
+        let path = self.layout()?.certificate.clone();
+        self.read_file(&path, "authentication certificate")
     }
 
     /// Reads the PIN try counter without presenting a PIN.
     pub fn pin_tries(&mut self) -> Result<PinTries, CardError> {
         match self.profile {
             Profile::Cps3 => {
+                let pin_ref = self.layout()?.pin.reference;
                 self.select_path(&EF_SN[..2], "master file")?;
                 let query = [
-                    0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, PIN_REF, 0x02, 0xA0, 0x80,
+                    0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, pin_ref, 0x02, 0xA0, 0x80,
                 ];
                 let data = self
                     .exchange(&Command::new(0x00, 0xCB, 0x3F, 0xFF, &query, Some(0)))?
@@ -247,7 +284,8 @@ impl<T: Transport> CpsCard<T> {
             Profile::Cps4 => {
                 // VERIFY without data: 63Cx (x tries left), 9000 when
                 // already verified, 6983 when blocked.
-                let r = self.exchange(&Command::new(0x01, 0x20, 0x00, PIN_REF, &[], None))?;
+                let pin_ref = self.layout()?.pin.reference;
+                let r = self.exchange(&Command::new(0x01, 0x20, 0x00, pin_ref, &[], None))?;
                 let left = match r.sw {
                     0x9000 => 3,
                     0x6983 => 0,
@@ -264,27 +302,49 @@ impl<T: Transport> CpsCard<T> {
         }
     }
 
-    /// The VERIFY command for `pin` (also the template a PIN pad fills).
-    pub fn verify_command(&self, pin: &Pin) -> Command {
-        Command::new(self.profile.cla(), 0x20, 0x00, PIN_REF, &*pin.block(), None)
+    /// The VERIFY command for `pin` (also the template a PIN pad fills),
+    /// with the PIN reference, block length and padding the card declares.
+    pub fn verify_command(&self, pin: &Pin) -> Result<Command, CardError> {
+        let info = self.layout()?.pin;
+        let block = pin.block(info.stored_length, info.pad)?;
+        Ok(Command::new(
+            self.profile.cla(),
+            0x20,
+            0x00,
+            info.reference,
+            &block,
+            None,
+        ))
+    }
+
+    /// The VERIFY command a PIN pad completes: the block holds only
+    /// padding, the reader writes the typed digits at its start.
+    pub fn pinpad_template(&self) -> Result<(Command, usize), CardError> {
+        let info = self.layout()?.pin;
+        let block = vec![info.pad; info.stored_length];
+        Ok((
+            Command::new(self.profile.cla(), 0x20, 0x00, info.reference, &block, None),
+            info.stored_length,
+        ))
     }
 
     /// Presents the PIN once. A wrong PIN is reported with the tries left;
     /// it is never presented again from here.
     pub fn verify_pin(&mut self, pin: &Pin) -> Result<(), CardError> {
-        let command = self.verify_command(pin);
+        let command = self.verify_command(pin)?;
         let response = self.exchange(&command)?;
         verify_result(response.sw)
     }
 
     /// Signs a TLS handshake `message` with the authentication key.
     pub fn sign(&mut self, padding: Padding, message: &[u8]) -> Result<Vec<u8>, CardError> {
+        let key = self.layout()?.auth_key.reference;
         let hash = ring::digest::digest(&ring::digest::SHA256, message);
         let mut digest_info = SHA256_DIGEST_INFO.to_vec();
         digest_info.extend_from_slice(hash.as_ref());
         let signature = match (self.profile, padding) {
             (Profile::Cps3, Padding::Pkcs1Sha256) => {
-                let mse = [0x80, 0x01, CPS3_ALG_PKCS1, 0x84, 0x01, CPS3_AUTH_KEY];
+                let mse = [0x80, 0x01, CPS3_ALG_PKCS1, 0x84, 0x01, key];
                 self.exchange(&Command::new(0x00, 0x22, 0x41, 0xA4, &mse, None))?
                     .into_data("signing setup")
                     .map_err(not_unlocked)?;
@@ -299,7 +359,7 @@ impl<T: Transport> CpsCard<T> {
                 });
             }
             (Profile::Cps4, Padding::PssSha256) => {
-                let mse = [0x91, 0x02, CPS4_ALG_PSS_SHA256, CPS4_AUTH_KEY | 0x80];
+                let mse = [0x91, 0x02, CPS4_ALG_PSS_SHA256, key | 0x80];
                 self.exchange(&Command::new(0x01, 0x22, 0x81, 0xB6, &mse, None))?
                     .into_data("signing setup")
                     .map_err(not_unlocked)?;
@@ -317,7 +377,7 @@ impl<T: Transport> CpsCard<T> {
             (Profile::Cps4, Padding::Pkcs1Sha256) => {
                 // ChipDoc has no INTERNAL AUTHENTICATE: the padded block
                 // goes through a raw RSA private operation (PSO DECIPHER).
-                let mse = [0x83, 0x01, CPS4_AUTH_KEY];
+                let mse = [0x83, 0x01, key];
                 self.exchange(&Command::new(0x01, 0x22, 0x41, 0xB8, &mse, None))?
                     .into_data("signing setup")
                     .map_err(not_unlocked)?;
@@ -344,11 +404,12 @@ impl<T: Transport> CpsCard<T> {
         Ok(signature)
     }
 
-    /// Selects a file by its path from the master file, no FCI. CPS3 takes
-    /// the path with `3F00` first (`P1=09`, as ANS's middleware sends it);
-    /// CPS4 the ISO form, path from the MF without it (`P1=08`), which
-    /// does not depend on the current directory.
-    fn select_path(&mut self, path: &[u8], what: &'static str) -> Result<(), CardError> {
+    /// Selects a file by its path from the master file and returns its
+    /// control parameters (FCP). CPS3 takes the path with `3F00` first
+    /// (`P1=09`, as ANS's middleware sends it); CPS4 the ISO form, path from
+    /// the MF without it (`P1=08`), which does not depend on the current
+    /// directory.
+    fn select_path(&mut self, path: &[u8], what: &'static str) -> Result<Vec<u8>, CardError> {
         let (p1, path) = match self.profile {
             Profile::Cps3 => (0x09, path),
             Profile::Cps4 => (0x08, path.strip_prefix(&[0x3F, 0x00]).unwrap_or(path)),
@@ -357,21 +418,23 @@ impl<T: Transport> CpsCard<T> {
             self.profile.cla(),
             0xA4,
             p1,
-            0x0C,
+            0x04,
             path,
-            None,
+            Some(0),
         ))?
         .into_data(what)
-        .map(|_| ())
     }
 
-    /// Reads a whole transparent file. The first bytes are a DER or
-    /// BER-TLV header that gives the length, so no FCP is needed.
+    /// Reads a whole transparent file: as many bytes as its FCP gives, or,
+    /// without a size there, as its first DER header says.
     fn read_file(&mut self, path: &[u8], what: &'static str) -> Result<Vec<u8>, CardError> {
-        self.select_path(path, what)?;
+        let fcp = self.select_path(path, what)?;
         let chunk = self.profile.read_chunk();
         let mut content: Vec<u8> = Vec::new();
-        let mut total: Option<usize> = None;
+        let mut total: Option<usize> = file_size(&fcp);
+        if total == Some(0) {
+            return Ok(content);
+        }
         loop {
             let offset = content.len();
             if offset > 0x7FFF {
@@ -462,6 +525,16 @@ impl<T: Transport> CpsCard<T> {
     }
 }
 
+/// Size of a transparent file from its FCP (tag 80, or 81 with
+/// structural information).
+fn file_size(fcp: &[u8]) -> Option<usize> {
+    let bytes = tlv::find(fcp, &[0x80]).or_else(|| tlv::find(fcp, &[0x81]))?;
+    if bytes.is_empty() || bytes.len() > 3 {
+        return None;
+    }
+    Some(bytes.iter().fold(0usize, |n, b| (n << 8) | *b as usize))
+}
+
 /// Meaning of the status word after VERIFY.
 pub fn verify_result(sw: u16) -> Result<(), CardError> {
     match sw {
@@ -535,8 +608,11 @@ mod tests {
         0x3B, 0xAC, 0x00, 0x40, 0x2A, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x00, 0x03, 0x10, 0x00,
         0x90, 0x00,
     ];
-    const SELECT_SN: &[u8] = &[0x00, 0xA4, 0x09, 0x0C, 0x04, 0x3F, 0x00, 0xD0, 0x03];
-    const READ_SN: &[u8] = &[0x00, 0xB0, 0x00, 0x00, 0xE7];
+    const SELECT_SN: &[u8] = &[0x00, 0xA4, 0x09, 0x04, 0x04, 0x3F, 0x00, 0xD0, 0x03, 0x00];
+    /// FCP of a 12-byte file.
+    const FCP_12: &[u8] = &[0x62, 0x04, 0x80, 0x02, 0x00, 0x0C, 0x90, 0x00];
+    const READ_SN: &[u8] = &[0x00, 0xB0, 0x00, 0x00, 0x0C];
+    const SELECT_MF: &[u8] = &[0x00, 0xA4, 0x09, 0x04, 0x02, 0x3F, 0x00, 0x00];
     const SN: &[u8] = &[
         0x5A, 0x0A, 0x80, 0x25, 0x00, 0x00, 0x01, 0x99, 0x21, 0x38, 0x45, 0x0F, 0x90, 0x00,
     ];
@@ -556,7 +632,7 @@ mod tests {
 
     #[test]
     fn opens_a_cps3_and_reads_its_serial() {
-        let mut script = Script::new(&[(SELECT_SN, &[0x90, 0x00]), (READ_SN, SN)]);
+        let mut script = Script::new(&[(SELECT_SN, FCP_12), (READ_SN, SN)]);
         let (card, serial) = CpsCard::open(&mut script, &CPS3_ATR_SAMPLE).unwrap();
         assert_eq!(card.profile(), Profile::Cps3);
         assert_eq!(serial, "992138450F");
@@ -571,7 +647,7 @@ mod tests {
         ));
         let mut wrong_issuer = SN.to_vec();
         wrong_issuer[3] = 0x26;
-        let mut script = Script::new(&[(SELECT_SN, &[0x90, 0x00]), (READ_SN, &wrong_issuer)]);
+        let mut script = Script::new(&[(SELECT_SN, FCP_12), (READ_SN, &wrong_issuer)]);
         assert!(matches!(
             CpsCard::open(&mut script, &CPS3_ATR_SAMPLE),
             Err(CardError::NotCps)
@@ -590,27 +666,101 @@ mod tests {
             CpsCard::open(&mut script, &CPS3_ATR_SAMPLE),
             Err(CardError::Truncated { len: 1 })
         ));
-        let mut script = Script::new(&[(SELECT_SN, &[0x90, 0x00]), (READ_SN, &[0x5A, 0x0A])]);
+        let mut script = Script::new(&[(SELECT_SN, FCP_12), (READ_SN, &[0x5A, 0x0A, 0x90, 0x00])]);
         assert!(matches!(
             CpsCard::open(&mut script, &CPS3_ATR_SAMPLE),
-            Err(CardError::NotCps)
+            Err(CardError::Malformed { .. })
         ));
     }
 
     fn opened(script: &mut Script) -> CpsCard<&mut Script> {
         let mut steps = VecDeque::from([
-            (SELECT_SN.to_vec(), vec![0x90, 0x00]),
+            (SELECT_SN.to_vec(), FCP_12.to_vec()),
             (READ_SN.to_vec(), SN.to_vec()),
         ]);
         steps.extend(script.steps.drain(..));
         script.steps = steps;
-        CpsCard::open(script, &CPS3_ATR_SAMPLE).unwrap().0
+        let mut card = CpsCard::open(script, &CPS3_ATR_SAMPLE).unwrap().0;
+        card.layout = Some(Layout {
+            auth_key: pkcs15::KeyInfo {
+                id: vec![1],
+                auth_id: Some(vec![1]),
+                reference: 0x82,
+            },
+            certificate: vec![0x3F, 0x00, 0x00, 0x01, 0xC0, 0x01],
+            pin: pkcs15::PinInfo {
+                reference: 1,
+                pad: 0xFF,
+                stored_length: 8,
+            },
+        });
+        card
+    }
+
+    /// `(SELECT with FCP, READ BINARY)` steps serving `content` at `path`.
+    fn file_steps(path: &[u8], content: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut select = vec![0x00, 0xA4, 0x09, 0x04, path.len() as u8];
+        select.extend_from_slice(path);
+        select.push(0x00);
+        let size = content.len() as u16;
+        let mut fcp = vec![0x62, 0x04, 0x80, 0x02];
+        fcp.extend_from_slice(&size.to_be_bytes());
+        fcp.extend_from_slice(&[0x90, 0x00]);
+        let mut answer = content.to_vec();
+        answer.extend_from_slice(&[0x90, 0x00]);
+        vec![
+            (select, fcp),
+            (vec![0x00, 0xB0, 0x00, 0x00, content.len() as u8], answer),
+        ]
+    }
+
+    #[test]
+    fn reads_the_pkcs15_layout() {
+        use crate::card::pkcs15::tests::{aodf, cdf, odf, prkdf};
+        let app = |fid: [u8; 2]| [0x3F, 0x00, 0x00, 0x01, fid[0], fid[1]];
+        let mut steps = vec![
+            (SELECT_SN.to_vec(), FCP_12.to_vec()),
+            (READ_SN.to_vec(), SN.to_vec()),
+        ];
+        steps.extend(file_steps(&app([0x50, 0x31]), &odf()));
+        steps.extend(file_steps(&app([0x50, 0x01]), &prkdf(0x82)));
+        steps.extend(file_steps(&app([0x50, 0x02]), &cdf()));
+        steps.extend(file_steps(&app([0x50, 0x03]), &aodf()));
+        let mut script = Script {
+            steps: steps.into(),
+            sent: Vec::new(),
+        };
+        let (mut card, _) = CpsCard::open(&mut script, &CPS3_ATR_SAMPLE).unwrap();
+        card.load_layout().unwrap();
+        let layout = card.layout().unwrap();
+        assert_eq!(layout.auth_key.reference, 0x82);
+        assert_eq!(layout.certificate, app([0xC0, 0x01]).to_vec());
+        assert_eq!(layout.pin.reference, 1);
+    }
+
+    #[test]
+    fn a_card_without_pkcs15_is_an_error() {
+        let mut script = Script::new(&[
+            (SELECT_SN, FCP_12),
+            (READ_SN, SN),
+            (
+                &[
+                    0x00, 0xA4, 0x09, 0x04, 0x06, 0x3F, 0x00, 0x00, 0x01, 0x50, 0x31, 0x00,
+                ],
+                &[0x6A, 0x82],
+            ),
+        ]);
+        let (mut card, _) = CpsCard::open(&mut script, &CPS3_ATR_SAMPLE).unwrap();
+        assert!(matches!(
+            card.load_layout(),
+            Err(CardError::Status { sw: 0x6A82, .. })
+        ));
     }
 
     #[test]
     fn reads_pin_tries() {
         let mut script = Script::new(&[
-            (&[0x00, 0xA4, 0x09, 0x0C, 0x02, 0x3F, 0x00], &[0x90, 0x00]),
+            (SELECT_MF, &[0x90, 0x00]),
             (
                 &[
                     0x00, 0xCB, 0x3F, 0xFF, 0x0A, 0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, 0x01, 0x02,
@@ -629,7 +779,7 @@ mod tests {
     #[test]
     fn pin_tries_answer_without_counter_is_malformed() {
         let mut script = Script::new(&[
-            (&[0x00, 0xA4, 0x09, 0x0C, 0x02, 0x3F, 0x00], &[0x90, 0x00]),
+            (SELECT_MF, &[0x90, 0x00]),
             (
                 &[
                     0x00, 0xCB, 0x3F, 0xFF, 0x0A, 0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, 0x01, 0x02,

@@ -10,6 +10,7 @@ pub mod cps;
 pub mod holder;
 mod identity;
 pub mod pinpad;
+pub mod pkcs15;
 mod service;
 mod tlv;
 

@@ -16,17 +16,17 @@ pub fn verify_pin_direct(features: &[u8]) -> Option<u64> {
         .map(|c| u64::from(u32::from_be_bytes([c[2], c[3], c[4], c[5]])))
 }
 
-/// PIN_VERIFY_STRUCTURE for a VERIFY template whose data is the 8-byte
-/// PIN block (ASCII digits at its start, the rest already padded): the
-/// reader asks for 4 to 8 digits and writes them over the block.
-pub fn verify_structure(verify_template: &[u8]) -> Vec<u8> {
+/// PIN_VERIFY_STRUCTURE for a VERIFY template whose data is the PIN block
+/// of `block_len` bytes, already padded: the reader asks for 4 to 8 digits
+/// and writes them, ASCII, at the block's start.
+pub fn verify_structure(verify_template: &[u8], block_len: usize) -> Vec<u8> {
     let mut s = Vec::with_capacity(19 + verify_template.len());
     s.push(30); // bTimerOut: seconds to type the PIN
     s.push(15); // bTimerOut2: seconds between keys
     // bmFormatString: byte units, PIN at offset 0 of the block, left
     // justified, ASCII.
     s.push(0x82);
-    s.push(0x08); // bmPINBlockString: no length field, 8-byte block
+    s.push(block_len.min(15) as u8); // bmPINBlockString: no length field, block size
     s.push(0x00); // bmPINLengthFormat
     s.extend_from_slice(&[0x08, 0x04]); // wPINMaxExtraDigit: max 8, min 4 (LE: max, min)
     s.push(0x02); // bEntryValidationCondition: validation key
@@ -73,7 +73,7 @@ mod tests {
         let template = [
             0x00, 0x20, 0x00, 0x01, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
         ];
-        let s = verify_structure(&template);
+        let s = verify_structure(&template, 8);
         assert_eq!(s.len(), 19 + 13);
         assert_eq!(&s[2..5], &[0x82, 0x08, 0x00]);
         assert_eq!(&s[9..11], &[0x0C, 0x04]);

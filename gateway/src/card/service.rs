@@ -531,6 +531,7 @@ impl Worker {
                 .and_then(pinpad::verify_pin_direct)
         };
         let opened = CpsCard::open(PcscTransport { card }, &atr).and_then(|(mut cps, serial)| {
+            cps.load_layout()?;
             let certificate = cps.read_auth_certificate()?;
             let holder = holder::parse(&certificate).map_err(|detail| CardError::Malformed {
                 what: "authentication certificate",
@@ -835,15 +836,9 @@ impl Worker {
 
 /// Lets the holder type the PIN on the reader (PC/SC part 10).
 fn verify_on_pinpad(c: &mut Connected, code: u64) -> Result<(), CardError> {
-    // A template PIN: the reader writes the typed digits over it.
-    let template_pin = Pin::new(zeroize::Zeroizing::new("0000".into()))?;
-    let command = c.card.verify_command(&template_pin);
-    let mut template = command.bytes().to_vec();
-    // Blank the template's digits: only padding remains.
-    for b in template.iter_mut().skip(5).take(4) {
-        *b = 0xFF;
-    }
-    let structure = pinpad::verify_structure(&template);
+    let (command, block_len) = c.card.pinpad_template()?;
+    let template = command.bytes().to_vec();
+    let structure = pinpad::verify_structure(&template, block_len);
     let mut buf = [0u8; 64];
     tracing::info!("waiting for the PIN on the reader's keypad");
     let answer = c

@@ -57,6 +57,35 @@ fn split_len(data: &[u8]) -> Option<(usize, &[u8])> {
     }
 }
 
+/// One data object: its tag bytes and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlv<'a> {
+    pub tag: &'a [u8],
+    pub value: &'a [u8],
+}
+
+/// Splits `data` into consecutive objects. Padding after the last object
+/// (0x00 or 0xFF, as left in a file larger than its content) is ignored;
+/// anything else malformed yields `None`.
+pub fn parse_all(data: &[u8]) -> Option<Vec<Tlv<'_>>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.iter().all(|b| *b == 0x00) || rest.iter().all(|b| *b == 0xFF) {
+            break;
+        }
+        let (tag, after_tag) = split_tag(rest)?;
+        let (len, after_len) = split_len(after_tag)?;
+        if after_len.len() < len {
+            return None;
+        }
+        let (value, next) = after_len.split_at(len);
+        out.push(Tlv { tag, value });
+        rest = next;
+    }
+    Some(out)
+}
+
 /// Length of a DER object from its header (tag + length), if complete.
 pub fn der_total_len(header: &[u8]) -> Option<usize> {
     let (_, after_tag) = split_tag(header)?;
@@ -87,6 +116,16 @@ mod tests {
         assert_eq!(find(&[0x9B, 0x85, 1], &[0x9B]), None);
         assert_eq!(find(&[0x1F], &[0x9B]), None);
         assert_eq!(find(&[], &[0x9B]), None);
+    }
+
+    #[test]
+    fn splits_objects_and_ignores_padding() {
+        let objs = parse_all(&[0x80, 0x01, 0x05, 0xA1, 0x02, 0x04, 0x00, 0x00, 0x00]).unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0].tag, &[0x80]);
+        assert_eq!(objs[1].value, &[0x04, 0x00]);
+        assert_eq!(parse_all(&[0x80, 0x05, 0x01]), None);
+        assert_eq!(parse_all(&[0xFF, 0xFF]).unwrap().len(), 0);
     }
 
     #[test]

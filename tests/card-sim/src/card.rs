@@ -9,6 +9,7 @@
 
 use crate::apdu::{Command, Reply, simple_tlvs, sw};
 use crate::crypto::{CardKey, RawError};
+use crate::pkcs15;
 use crate::state::TriesStore;
 
 /// Which card the simulator plays.
@@ -62,6 +63,9 @@ pub enum Fault {
     BadSw,
     /// The certificate file holds bytes that are not a certificate.
     GarbageCert,
+    /// No PKCS#15 directory: EF.ODF (3F00/0001/5031) is absent.
+    #[value(name = "no-pkcs15")]
+    NoPkcs15,
 }
 
 const CPS3_ATR: [u8; 17] = [
@@ -84,12 +88,19 @@ const CPS4_APPLET: [u8; 8] = [0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00];
 const SN_ISSUER: [u8; 5] = [0x80, 0x25, 0x00, 0x00, 0x01];
 const PIN_REF: u8 = 0x01;
 const PIN_TRIES: u8 = 3;
+/// VERIFY takes the PIN as ASCII digits padded with FF to 8 bytes.
+const PIN_BLOCK_LEN: usize = 8;
+const PIN_PAD: u8 = 0xFF;
 /// CPS3: key 82 (IAS-ECC local object 2), algorithm 02 (PKCS#1 v1.5,
 /// DigestInfo given).
 const CPS3_AUTH_KEY: u8 = 0x82;
 const CPS3_ALG_PKCS1: u8 = 0x02;
 /// CPS4: key 20; in the DST its reference carries bit 8 ("sign a hash").
 const CPS4_AUTH_KEY: u8 = 0x20;
+/// The non-repudiation keys, only announced in the PrKDF (the driver never
+/// uses them).
+const CPS3_SIGN_KEY: u8 = 0x81;
+const CPS4_SIGN_KEY: u8 = 0x21;
 const CPS4_ALG_PSS_SHA256: u8 = 0x2C;
 /// The longest answer a CPS3 gives in one response (its T=0 buffer).
 const CPS3_MAX_ANSWER: usize = 0xE7;
@@ -107,6 +118,14 @@ enum File {
     SerialNumber,
     /// 3F00/0001/C001: the holder's authentication certificate.
     AuthCertificate,
+    /// 3F00/0001/5031: EF.ODF, the PKCS#15 object directory.
+    Odf,
+    /// 3F00/0001/5001: EF.PrKDF, the private keys.
+    PrKdf,
+    /// 3F00/0001/5002: EF.CDF, the certificates.
+    Cdf,
+    /// 3F00/0001/5003: EF.AODF, the PIN.
+    Aodf,
 }
 
 impl File {
@@ -116,6 +135,24 @@ impl File {
             File::AppDf => [0x00, 0x01],
             File::SerialNumber => [0xD0, 0x03],
             File::AuthCertificate => [0xC0, 0x01],
+            File::Odf => pkcs15::ODF_FID,
+            File::PrKdf => pkcs15::PRKDF_FID,
+            File::Cdf => pkcs15::CDF_FID,
+            File::Aodf => pkcs15::AODF_FID,
+        }
+    }
+
+    /// 3F00/0001/xxxx for a file of the application DF.
+    fn absolute_path(self) -> [u8; 6] {
+        let [mf, app, ef] = [File::Mf.fid(), File::AppDf.fid(), self.fid()];
+        [mf[0], mf[1], app[0], app[1], ef[0], ef[1]]
+    }
+
+    /// The DF a file is in (the MF for itself).
+    fn parent(self) -> File {
+        match self {
+            File::Mf | File::AppDf | File::SerialNumber => File::Mf,
+            File::AuthCertificate | File::Odf | File::PrKdf | File::Cdf | File::Aodf => File::AppDf,
         }
     }
 
@@ -126,7 +163,13 @@ impl File {
     fn child(self, fid: [u8; 2]) -> Option<File> {
         let children: &[File] = match self {
             File::Mf => &[File::AppDf, File::SerialNumber],
-            File::AppDf => &[File::AuthCertificate],
+            File::AppDf => &[
+                File::AuthCertificate,
+                File::Odf,
+                File::PrKdf,
+                File::Cdf,
+                File::Aodf,
+            ],
             _ => &[],
         };
         children.iter().copied().find(|f| f.fid() == fid)
@@ -198,6 +241,11 @@ pub struct Card {
     config: CardConfig,
     ef_sn: Vec<u8>,
     certificate: Vec<u8>,
+    /// `None` under [`Fault::NoPkcs15`].
+    odf: Option<Vec<u8>>,
+    prkdf: Vec<u8>,
+    cdf: Vec<u8>,
+    aodf: Vec<u8>,
     tries_left: u8,
     store: Option<TriesStore>,
     counters: Counters,
@@ -215,10 +263,32 @@ impl Card {
             Fault::GarbageCert => garbage_certificate(),
             _ => config.certificate.clone(),
         };
+        let (auth_key_ref, sign_key_ref) = match config.profile {
+            Profile::Cps4 => (CPS4_AUTH_KEY, CPS4_SIGN_KEY),
+            Profile::Cps3 | Profile::Unknown => (CPS3_AUTH_KEY, CPS3_SIGN_KEY),
+        };
+        let modulus_bits = config
+            .key
+            .as_ref()
+            .map_or(2048, |key| u32::try_from(key.size() * 8).unwrap_or(2048));
+        let files = pkcs15::build(&pkcs15::Params {
+            auth_key_ref,
+            sign_key_ref,
+            modulus_bits,
+            certificate_path: File::AuthCertificate.absolute_path(),
+            pin_ref: PIN_REF,
+            pin_stored_length: PIN_BLOCK_LEN as u8,
+            pin_pad: PIN_PAD,
+        });
+        let odf = (config.fault != Fault::NoPkcs15).then_some(files.odf);
         Card {
             config,
             ef_sn,
             certificate,
+            odf,
+            prkdf: files.prkdf,
+            cdf: files.cdf,
+            aodf: files.aodf,
             tries_left: tries_left.min(PIN_TRIES),
             store,
             counters: Counters::default(),
@@ -377,7 +447,7 @@ impl Card {
             },
             _ => return Reply::status(sw::INCORRECT_P1P2),
         };
-        let Some(file) = target else {
+        let Some(file) = target.filter(|f| self.exists(*f)) else {
             return Reply::status(sw::FILE_NOT_FOUND);
         };
         self.session.current = Some(file);
@@ -390,30 +460,42 @@ impl Card {
 
     fn current_df(&self) -> File {
         match self.session.current {
-            Some(File::AuthCertificate) => File::AppDf,
-            Some(File::SerialNumber) | None => File::Mf,
-            Some(df) => df,
+            None => File::Mf,
+            Some(file) if file.is_df() => file,
+            Some(ef) => ef.parent(),
         }
     }
 
+    fn exists(&self, file: File) -> bool {
+        file != File::Odf || self.odf.is_some()
+    }
+
+    /// The data of a transparent EF; `None` for DFs (and an absent ODF).
     fn content(&self, file: File) -> Option<&[u8]> {
         match file {
             File::SerialNumber => Some(&self.ef_sn),
             File::AuthCertificate => Some(&self.certificate),
+            File::Odf => self.odf.as_deref(),
+            File::PrKdf => Some(&self.prkdf),
+            File::Cdf => Some(&self.cdf),
+            File::Aodf => Some(&self.aodf),
             File::Mf | File::AppDf => None,
         }
     }
 
-    /// A minimal FCP template: descriptor, identifier, size for EFs.
+    /// A minimal FCP template: for an EF its size (tag 80: data bytes of
+    /// the transparent EF), descriptor (82) and identifier (83); for a DF
+    /// descriptor and identifier.
     fn fcp(&self, file: File) -> Vec<u8> {
-        let mut body = vec![0x82, 0x01, if file.is_df() { 0x38 } else { 0x01 }];
-        body.extend_from_slice(&[0x83, 0x02]);
-        body.extend_from_slice(&file.fid());
+        let mut body = Vec::new();
         if let Some(content) = self.content(file) {
             let size = u16::try_from(content.len()).unwrap_or(u16::MAX);
             body.extend_from_slice(&[0x80, 0x02]);
             body.extend_from_slice(&size.to_be_bytes());
         }
+        body.extend_from_slice(&[0x82, 0x01, if file.is_df() { 0x38 } else { 0x01 }]);
+        body.extend_from_slice(&[0x83, 0x02]);
+        body.extend_from_slice(&file.fid());
         let mut fcp = vec![0x62, body.len() as u8];
         fcp.extend_from_slice(&body);
         fcp
@@ -498,7 +580,7 @@ impl Card {
                 Reply::status(sw::tries_left(self.tries_left))
             };
         }
-        if cmd.data.len() != 8 {
+        if cmd.data.len() != PIN_BLOCK_LEN {
             return Reply::status(sw::WRONG_LENGTH);
         }
         if cmd.data == pin_block(&self.config.pin) {
@@ -719,9 +801,9 @@ fn may_use_key<'a>(
 }
 
 /// The 8-byte PIN block: ASCII digits padded with FF.
-fn pin_block(pin: &[u8]) -> [u8; 8] {
-    let mut block = [0xFF; 8];
-    let n = pin.len().min(8);
+fn pin_block(pin: &[u8]) -> [u8; PIN_BLOCK_LEN] {
+    let mut block = [PIN_PAD; PIN_BLOCK_LEN];
+    let n = pin.len().min(PIN_BLOCK_LEN);
     block[..n].copy_from_slice(&pin[..n]);
     block
 }
@@ -741,6 +823,7 @@ mod tests {
     use super::*;
     use crate::crypto::load_certificate;
     use crate::crypto::tests::{TEST_CERT_PEM, key};
+    use crate::pkcs15::tests::{Node, parse_der};
     use rsa::sha2::{Digest, Sha256};
     use rsa::{Pkcs1v15Sign, Pss};
 
@@ -1382,12 +1465,259 @@ mod tests {
         );
         let garbage = read_file(&mut c, 0x01, 0x00);
         assert_eq!(garbage, garbage_certificate());
+        // The FCP announces what is served.
+        assert_eq!(
+            fcp_size(&mut c, &[0x3F, 0x00, 0x00, 0x01, 0xC0, 0x01]),
+            garbage.len()
+        );
         // Its DER header covers the whole file, so a reader takes it all.
         assert_eq!(
             usize::from(u16::from_be_bytes([garbage[2], garbage[3]])) + 4,
             garbage.len()
         );
         assert_eq!(crate::crypto::certificate_public_key(&garbage), None);
+    }
+
+    /// The class byte and the SELECT form the driver uses for a path from
+    /// the MF: CPS3 P1=09 with 3F00, CPS4 P1=08 without.
+    fn select_path(profile: Profile, path: &[u8], p2: u8) -> Vec<u8> {
+        let (cla, p1, path) = match profile {
+            Profile::Cps4 => (0x01, 0x08, &path[2..]),
+            _ => (0x00, 0x09, path),
+        };
+        let mut apdu = vec![cla, 0xA4, p1, p2, path.len() as u8];
+        apdu.extend_from_slice(path);
+        if p2 != 0x0C {
+            apdu.push(0x00);
+        }
+        apdu
+    }
+
+    fn opened(profile: Profile, fault: Fault) -> Card {
+        let mut c = card_with(profile, fault);
+        if profile == Profile::Cps4 {
+            let select = [
+                0x01, 0xA4, 0x04, 0x0C, 0x08, 0x80, 0x25, 0x00, 0x00, 0x01, 0xFF, 0x01, 0x00,
+            ];
+            assert_eq!(sw_of(&mut c, &select), 0x9000);
+        }
+        c
+    }
+
+    fn cla(profile: Profile) -> u8 {
+        if profile == Profile::Cps4 { 0x01 } else { 0x00 }
+    }
+
+    /// Selects `path` (from the MF, with 3F00) asking for the FCP; returns
+    /// the size it announces after checking the template.
+    fn fcp_size(c: &mut Card, path: &[u8]) -> usize {
+        let profile = c.profile();
+        let (fcp, sw) = send(c, &select_path(profile, path, 0x04));
+        assert_eq!(sw, 0x9000, "{path:02X?}");
+        let fid = &path[path.len() - 2..];
+        assert_eq!(fcp.len(), 13, "{fcp:02X?}");
+        assert_eq!(&fcp[..4], &[0x62, 0x0B, 0x80, 0x02]);
+        assert_eq!(&fcp[6..11], &[0x82, 0x01, 0x01, 0x83, 0x02]);
+        assert_eq!(&fcp[11..], fid);
+        // Also a well-formed BER-TLV template, FCP tags inside.
+        let nodes = parse_der(&fcp).unwrap();
+        assert_eq!(nodes.len(), 1);
+        let tags: Vec<u8> = nodes[0].children.iter().map(|n| n.tag).collect();
+        assert_eq!(tags, [0x80, 0x82, 0x83]);
+        usize::from(u16::from_be_bytes([fcp[4], fcp[5]]))
+    }
+
+    const EF_PATHS: [[u8; 6]; 5] = [
+        [0x3F, 0x00, 0x00, 0x01, 0x50, 0x31],
+        [0x3F, 0x00, 0x00, 0x01, 0x50, 0x01],
+        [0x3F, 0x00, 0x00, 0x01, 0x50, 0x02],
+        [0x3F, 0x00, 0x00, 0x01, 0x50, 0x03],
+        [0x3F, 0x00, 0x00, 0x01, 0xC0, 0x01],
+    ];
+
+    /// Selects `path` without FCP and reads it whole.
+    fn read_path(c: &mut Card, path: &[u8]) -> Vec<u8> {
+        let profile = c.profile();
+        assert_eq!(sw_of(c, &select_path(profile, path, 0x0C)), 0x9000);
+        read_file(c, cla(profile), 0x00)
+    }
+
+    #[test]
+    fn fcp_gives_every_ef_size() {
+        for profile in [Profile::Cps3, Profile::Cps4] {
+            let mut c = opened(profile, Fault::None);
+            let sn_path = [0x3F, 0x00, 0xD0, 0x03];
+            let mut paths: Vec<&[u8]> = EF_PATHS.iter().map(|p| &p[..]).collect();
+            paths.push(&sn_path);
+            for path in paths {
+                let size = fcp_size(&mut c, path);
+                let content = read_path(&mut c, path);
+                assert_eq!(size, content.len(), "{profile:?} {path:02X?}");
+                // Reading at the announced end: 6B00, as for any offset
+                // past it; one byte before it, that byte and 6282.
+                let cla = cla(profile);
+                let end = [cla, 0xB0, (size >> 8) as u8, size as u8, 0x01];
+                assert_eq!(sw_of(&mut c, &end), 0x6B00);
+                let last = size - 1;
+                let (data, sw) = send(&mut c, &[cla, 0xB0, (last >> 8) as u8, last as u8, 0x02]);
+                assert_eq!((&data[..], sw), (&content[last..], 0x6282));
+            }
+            let cert = load_certificate(TEST_CERT_PEM).unwrap();
+            assert_eq!(fcp_size(&mut c, &EF_PATHS[4]), cert.len());
+            assert_eq!(fcp_size(&mut c, &sn_path), 12);
+            // P2=00 answers the same FCP; DFs have no size.
+            let (fcp, sw) = send(&mut c, &select_path(profile, &EF_PATHS[1], 0x00));
+            assert_eq!(sw, 0x9000);
+            assert_eq!(&fcp[..4], &[0x62, 0x0B, 0x80, 0x02]);
+            let (fcp, sw) = send(
+                &mut c,
+                &select_path(profile, &[0x3F, 0x00, 0x00, 0x01], 0x04),
+            );
+            assert_eq!(sw, 0x9000);
+            assert_eq!(fcp, [0x62, 0x07, 0x82, 0x01, 0x38, 0x83, 0x02, 0x00, 0x01]);
+        }
+    }
+
+    /// The text of every UTF8String in a tree.
+    fn labels(nodes: &[Node]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in nodes {
+            if n.tag == 0x0C {
+                out.push(String::from_utf8(n.value.to_vec()).unwrap());
+            }
+            out.extend(labels(&n.children));
+        }
+        out
+    }
+
+    /// Follows the directory the way the driver will: ODF → PrKDF, CDF,
+    /// AODF (paths relative to 3F00/0001, or absolute), then uses what it
+    /// finds: key reference in MSE, PIN reference and padding in VERIFY,
+    /// certificate path.
+    #[test]
+    fn pkcs15_directory_leads_to_key_certificate_and_pin() {
+        for profile in [Profile::Cps3, Profile::Cps4] {
+            let mut c = opened(profile, Fault::None);
+            let app = [0x3F, 0x00, 0x00, 0x01];
+            let odf = read_path(&mut c, &[&app[..], &[0x50, 0x31]].concat());
+            let odf = parse_der(&odf).unwrap();
+            let tags: Vec<u8> = odf.iter().map(|n| n.tag).collect();
+            assert_eq!(tags, [0xA0, 0xA4, 0xA8]);
+            let mut dirs = Vec::new();
+            for entry in &odf {
+                assert_eq!(entry.children.len(), 1);
+                let path = entry.at(0, 0x30).at(0, 0x04).value;
+                let dir = read_path(&mut c, &[&app[..], path].concat());
+                dirs.push(dir);
+            }
+            let [prkdf, cdf, aodf] = [&dirs[0], &dirs[1], &dirs[2]].map(|d| parse_der(d).unwrap());
+
+            // PrKDF: two privateRSAKey objects, the authentication key
+            // first, with the reference MSE:SET takes.
+            assert_eq!(labels(&prkdf), ["CPS_PRIV_AUT", "CPS_PRIV_SIG"]);
+            assert_eq!(prkdf.len(), 2);
+            let auth = &prkdf[0];
+            assert_eq!(auth.tag, 0x30);
+            assert_eq!(auth.at(0, 0x30).at(1, 0x04).value, [0x01]);
+            let key_class = auth.at(1, 0x30);
+            assert_eq!(key_class.at(0, 0x04).value, [0x01]);
+            assert_eq!(key_class.at(1, 0x03).value, [0x05, 0x20]);
+            let reference = match key_class.at(2, 0x02).value {
+                [r] | [0x00, r] => *r,
+                other => panic!("keyReference {other:02X?}"),
+            };
+            let rsa = auth.at(2, 0xA1).at(0, 0x30);
+            assert_eq!(rsa.at(0, 0x30).at(0, 0x04).value, [0u8; 0]);
+            assert_eq!(rsa.at(1, 0x02).value, [0x08, 0x00]);
+            let sign_class = prkdf[1].at(1, 0x30);
+            assert_eq!(sign_class.at(0, 0x04).value, [0x02]);
+            assert_eq!(sign_class.at(1, 0x03).value, [0x06, 0x00, 0x40]);
+            let (sign_ref, mse) = match profile {
+                Profile::Cps3 => (vec![0x00, 0x81], CPS3_MSE.to_vec()),
+                _ => (vec![0x21], CPS4_MSE_DECIPHER.to_vec()),
+            };
+            assert_eq!(sign_class.at(2, 0x02).value, sign_ref);
+            assert_eq!(mse.last(), Some(&reference));
+            assert_eq!(sw_of(&mut c, &mse), 0x9000);
+
+            // CDF: the certificate with the key's iD, at an absolute path.
+            assert_eq!(labels(&cdf), ["CPS_CERT_AUT"]);
+            let cert = &cdf[0];
+            assert_eq!(cert.at(1, 0x30).at(0, 0x04).value, [0x01]);
+            let path = cert.at(2, 0xA1).at(0, 0x30).at(0, 0x30).at(0, 0x04).value;
+            assert_eq!(path, [0x3F, 0x00, 0x00, 0x01, 0xC0, 0x01]);
+            assert_eq!(
+                read_path(&mut c, path),
+                load_certificate(TEST_CERT_PEM).unwrap()
+            );
+
+            // AODF: the PIN protecting the key (authId 01), reference 01,
+            // 8 bytes padded with FF.
+            assert_eq!(labels(&aodf), ["CPS_PIN"]);
+            let pin = &aodf[0];
+            assert_eq!(pin.at(1, 0x30).at(0, 0x04).value, [0x01]);
+            let attributes = pin.at(2, 0xA1).at(0, 0x30);
+            let tags: Vec<u8> = attributes.children.iter().map(|n| n.tag).collect();
+            assert_eq!(tags, [0x03, 0x0A, 0x02, 0x02, 0x02, 0x80, 0x04]);
+            assert_eq!(attributes.at(0, 0x03).value, [0x02, 0x0C]);
+            assert_eq!(attributes.at(1, 0x0A).value, [0x01]);
+            let stored = attributes.at(3, 0x02).value[0];
+            let pin_ref = attributes.at(5, 0x80).value[0];
+            let pad = attributes.at(6, 0x04).value[0];
+            assert_eq!((stored, pin_ref, pad), (8, 0x01, 0xFF));
+            let mut verify = vec![cla(profile), 0x20, 0x00, pin_ref, stored];
+            verify.extend_from_slice(b"1234");
+            verify.resize(5 + usize::from(stored), pad);
+            assert_eq!(sw_of(&mut c, &verify), 0x9000);
+        }
+    }
+
+    #[test]
+    fn select_by_fid_inside_the_application() {
+        let mut c = card(Profile::Cps3);
+        assert_eq!(
+            sw_of(&mut c, &[0x00, 0xA4, 0x08, 0x0C, 0x02, 0x00, 0x01]),
+            0x9000
+        );
+        for fid in [[0x50, 0x31], [0x50, 0x01], [0x50, 0x02], [0x50, 0x03]] {
+            let apdu = [0x00, 0xA4, 0x00, 0x0C, 0x02, fid[0], fid[1]];
+            // From the DF, then from a sibling EF.
+            assert_eq!(sw_of(&mut c, &apdu), 0x9000);
+            assert_eq!(sw_of(&mut c, &apdu), 0x9000);
+        }
+        // Not under the MF.
+        assert_eq!(
+            sw_of(
+                &mut c,
+                &[0x00, 0xA4, 0x09, 0x0C, 0x04, 0x3F, 0x00, 0x50, 0x31]
+            ),
+            0x6A82
+        );
+    }
+
+    #[test]
+    fn no_pkcs15_fault_hides_the_odf() {
+        for profile in [Profile::Cps3, Profile::Cps4] {
+            let mut c = opened(profile, Fault::NoPkcs15);
+            for p2 in [0x0C, 0x04] {
+                assert_eq!(
+                    sw_of(&mut c, &select_path(profile, &EF_PATHS[0], p2)),
+                    0x6A82
+                );
+            }
+            // Nor by FID from the application DF.
+            let app = select_path(profile, &[0x3F, 0x00, 0x00, 0x01], 0x0C);
+            assert_eq!(sw_of(&mut c, &app), 0x9000);
+            assert_eq!(
+                sw_of(&mut c, &[cla(profile), 0xA4, 0x00, 0x0C, 0x02, 0x50, 0x31]),
+                0x6A82
+            );
+            // The rest of the card is there.
+            for path in &EF_PATHS[1..] {
+                let size = fcp_size(&mut c, path);
+                assert_eq!(read_path(&mut c, path).len(), size);
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod apdu;
 mod card;
 mod control;
 mod crypto;
+mod pkcs15;
 mod slot;
 mod state;
 mod vpcd;
@@ -216,6 +217,8 @@ mod tests {
         assert_eq!(args.fault, Fault::None);
         let args = Args::try_parse_from(["facteur-card-sim", "--fault", "garbage-cert"]).unwrap();
         assert_eq!(args.fault, Fault::GarbageCert);
+        let args = Args::try_parse_from(["facteur-card-sim", "--fault", "no-pkcs15"]).unwrap();
+        assert_eq!(args.fault, Fault::NoPkcs15);
         assert_eq!(args.vpcd, "127.0.0.1:35963");
     }
 }
