@@ -5,7 +5,7 @@
 # in front of them, on loopback. The card is unlocked with `facteur card
 # unlock`, as the practitioner would.
 # Prints one line
-#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS
+#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS import_dir=PATH
 # then runs until Ctrl-C or SIGTERM, and stops everything it started.
 set -euo pipefail
 
@@ -44,7 +44,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-bash "$repo/tests/operator/operator.sh" start "$operator_dir" >&2
+OPERATOR_ECHO_TO=cabinet.dupont@test.mssante.fr bash "$repo/tests/operator/operator.sh" start "$operator_dir" >&2
 # shellcheck disable=SC1091
 . "$operator_dir/operator.env"
 
@@ -109,6 +109,11 @@ intermediates = "$CARD_INTERMEDIATES"
 [queue]
 retry_initial = 5
 retry_max = 60
+
+[inbound]
+import_dir = "$work/import"
+imap_host = "$OPERATOR_IMAP_HOST"
+imap_port = $OPERATOR_IMAP_PORT
 TOML
 
 "$facteur" --config "$config" run &
@@ -128,5 +133,5 @@ done
 echo "$card_pin" | "$facteur" --config "$config" card unlock >&2
 "$facteur" --config "$config" card status >&2
 
-echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO"
+echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO import_dir=$work/import"
 wait "$facteur_pid"

@@ -45,6 +45,9 @@ pub struct Config {
     pub queue: QueueConfig,
     #[serde(default)]
     pub control: ControlConfig,
+    /// Received mail exported to a folder; absent: no export.
+    #[serde(default)]
+    pub inbound: Option<InboundConfig>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -306,6 +309,66 @@ fn default_command_timeout() -> u64 {
     300
 }
 
+/// The inbound bridge: the MSSanté inbox exported to a folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// Folder the practice software imports from; one directory per message.
+    pub import_dir: PathBuf,
+    /// The operator's IMAP server.
+    pub imap_host: String,
+    #[serde(default = "default_imap_port")]
+    pub imap_port: u16,
+    #[serde(default)]
+    pub imap_tls: UpstreamTls,
+    #[serde(default = "default_inbox")]
+    pub mailbox: String,
+    /// IMAP keyword marking exported messages upstream.
+    #[serde(default = "default_keyword")]
+    pub keyword: String,
+    /// Seconds between looks at the inbox (and IDLE renewal).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: u64,
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// Delete messages upstream once exported (default: keep them).
+    #[serde(default)]
+    pub delete_after_export: bool,
+    /// Largest attachment exported, in bytes.
+    #[serde(default = "default_max_part_size")]
+    pub max_part_size: u64,
+    /// Largest total unpacked size of an IHE_XDM.ZIP, in bytes.
+    #[serde(default = "default_max_xdm_size")]
+    pub max_xdm_size: u64,
+    #[serde(default = "default_max_xdm_entries")]
+    pub max_xdm_entries: usize,
+}
+
+fn default_imap_port() -> u16 {
+    143
+}
+fn default_inbox() -> String {
+    "INBOX".into()
+}
+fn default_keyword() -> String {
+    "$FacteurExported".into()
+}
+fn default_poll_interval() -> u64 {
+    300
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_part_size() -> u64 {
+    50 * 1024 * 1024
+}
+fn default_max_xdm_size() -> u64 {
+    200 * 1024 * 1024
+}
+fn default_max_xdm_entries() -> usize {
+    1000
+}
+
 /// The local control API (HTTP+JSON over a Unix socket).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -463,6 +526,9 @@ impl Config {
         if let Some(p) = self.control.socket.as_mut() {
             fix(p);
         }
+        if let Some(inbound) = self.inbound.as_mut() {
+            fix(&mut inbound.import_dir);
+        }
         match &mut self.credential {
             CredentialConfig::Card { intermediates, .. } => {
                 if let Some(p) = intermediates.as_mut() {
@@ -565,6 +631,21 @@ impl Config {
             && (host.is_empty() || host.contains(char::is_whitespace))
         {
             return Err(self.invalid("upstream.host", "not a host name"));
+        }
+        if let Some(inbound) = &self.inbound {
+            let atom = |c: char| c.is_ascii_graphic() && !"(){%*\"\\]".contains(c);
+            if inbound.keyword.is_empty() || !inbound.keyword.chars().all(atom) {
+                return Err(self.invalid(
+                    "inbound.keyword",
+                    "an IMAP keyword: letters, digits, `$`, no spaces or brackets",
+                ));
+            }
+            if inbound.poll_interval == 0 {
+                return Err(self.invalid("inbound.poll_interval", "must be at least 1 second"));
+            }
+            if inbound.imap_host.is_empty() || inbound.imap_host.contains(char::is_whitespace) {
+                return Err(self.invalid("inbound.imap_host", "not a host name"));
+            }
         }
         match &self.credential {
             CredentialConfig::Card {

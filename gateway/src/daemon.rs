@@ -29,7 +29,10 @@ pub struct LoadedCredential {
 
 /// Loads the configured credential; a card credential starts the card
 /// service, which notifies `changed` whenever the card's state changes.
-pub fn load_credential(config: &Config, changed: Arc<Notify>) -> anyhow::Result<LoadedCredential> {
+pub fn load_credential(
+    config: &Config,
+    changed: Vec<Arc<Notify>>,
+) -> anyhow::Result<LoadedCredential> {
     let mut card = None;
     let credential: Arc<dyn Credential> = match &config.credential {
         CredentialConfig::Card {
@@ -143,9 +146,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "MSSanté whitelist loaded"
     );
     let wake = Arc::new(Notify::new());
-    let loaded = load_credential(&config, wake.clone())?;
+    let fetcher_wake = Arc::new(Notify::new());
+    let loaded = load_credential(&config, vec![wake.clone(), fetcher_wake.clone()])?;
     tracing::info!(identity = %loaded.credential.identity(), "credential loaded");
     let connector = connector(&config, loaded.credential.clone())?;
+    let connector_tls = connector.tls.clone();
 
     let (cert, key) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -179,12 +184,50 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
 
+    let fetcher = config.inbound.as_ref().map(|inbound| {
+        crate::inbound::fetcher::Fetcher::new(
+            crate::inbound::fetcher::FetcherSettings {
+                host: inbound.imap_host.clone(),
+                port: inbound.imap_port,
+                tls: inbound.imap_tls,
+                server_name: config.upstream.server_name.clone(),
+                mailbox: inbound.mailbox.clone(),
+                import_dir: inbound.import_dir.clone(),
+                keyword: inbound.keyword.clone(),
+                poll_interval: Duration::from_secs(inbound.poll_interval),
+                use_idle: inbound.idle,
+                delete_after_export: inbound.delete_after_export,
+                connect_timeout: Duration::from_secs(config.upstream.connect_timeout),
+                limits: crate::inbound::export::ExportLimits {
+                    max_part_bytes: inbound.max_part_size,
+                    max_xdm_total_bytes: inbound.max_xdm_size,
+                    max_xdm_entries: inbound.max_xdm_entries,
+                },
+            },
+            connector_tls.clone(),
+            loaded.credential.clone(),
+            fetcher_wake.clone(),
+        )
+    });
+    if let Some(inbound) = &config.inbound {
+        std::fs::create_dir_all(&inbound.import_dir).with_context(|| {
+            format!(
+                "{}: cannot create (inbound.import_dir)",
+                inbound.import_dir.display()
+            )
+        })?;
+    }
+    let fetcher_task = fetcher
+        .clone()
+        .map(|f| tokio::spawn(f.run(shutdown.clone())));
+
     let control = crate::control::serve(
         &config.control_socket(),
         Arc::new(crate::control::ControlState {
             card: loaded.card.clone(),
             credential: loaded.credential.clone(),
             delivery: delivery.clone(),
+            fetcher: fetcher.clone(),
             queue: queue.clone(),
             started: std::time::Instant::now(),
         }),
@@ -219,6 +262,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = server.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
+    if let Some(task) = fetcher_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     let _ = control.await;
     let _ = std::fs::remove_file(config.control_socket());
     tracing::info!(

@@ -120,10 +120,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Check => {
             let config = Config::load(&cli.config)?;
             let whitelist = facteur::whitelist::Whitelist::load(&config.mssante.whitelist)?;
-            let loaded = facteur::daemon::load_credential(
-                &config,
-                std::sync::Arc::new(tokio::sync::Notify::new()),
-            )?;
+            let loaded = facteur::daemon::load_credential(&config, Vec::new())?;
             facteur::daemon::connector(&config, loaded.credential.clone())?;
             println!("configuration: {}", cli.config.display());
             println!("whitelist: {} domains", whitelist.len());

@@ -126,6 +126,8 @@ command_timeout = 30
 retry_initial = {o.get('retry_initial', 1)}
 retry_max = {o.get('retry_max', 2)}
 lifetime_hours = {o.get('lifetime_hours', 120)}
+
+{o.get('inbound', '')}
 """
         )
 

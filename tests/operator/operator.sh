@@ -248,9 +248,15 @@ configure_dovecot() {
     for m in "${mailboxes[@]}"; do
         echo "$m:{PLAIN}$IMAP_PASSWORD::::::"
     done | write_file "$dv/users"
-    for m in "${mailboxes[@]}"; do
-        echo "$m:::::::nopassword=y"
-    done | write_file "$dv/users-cert"
+    {
+        for m in "${mailboxes[@]}"; do
+            echo "$m:::::::nopassword=y"
+        done
+        # The practitioners' cards name a national id, not a mailbox: the
+        # operator maps them to the practice's mailbox.
+        echo "899700000001:::::::nopassword=y user=cabinet.dupont@test.mssante.fr"
+        echo "899700000002:::::::nopassword=y user=cabinet.dupont@test.mssante.fr"
+    } | write_file "$dv/users-cert"
 
     # Dovecot 2.3 has no maximum TLS version setting; OpenSSL's own
     # configuration caps it (and the TLS 1.2 suites) for the strict policy.
@@ -536,6 +542,12 @@ P
     bash "$here/pki.sh" "$pki"
     open_path "$pki"
     configure_postfix
+    # The demo shows both directions with one message: a copy of what is
+    # sent to the demo correspondent comes back to OPERATOR_ECHO_TO.
+    if [ -n "${OPERATOR_ECHO_TO:-}" ]; then
+        echo "dr.martin@medecin.test.mssante.fr $OPERATOR_ECHO_TO" > "$pf/echo"
+        echo "recipient_bcc_maps = texthash:$pf/echo" >> "$pf/main.cf"
+    fi
     configure_dovecot
     # Half an operator is worse than none: on failure, stop what did start.
     if ! { start_dovecot && start_postfix; }; then

@@ -107,8 +107,12 @@ const RECONNECT: Duration = Duration::from_secs(1);
 const WAIT_SLICE: Duration = Duration::from_secs(2);
 
 impl CardService {
-    /// Starts the service thread. `changed` is notified on every state change.
-    pub fn start(settings: CardSettings, changed: Arc<Notify>) -> std::io::Result<CardService> {
+    /// Starts the service thread. Each of `changed` is notified on every
+    /// state change.
+    pub fn start(
+        settings: CardSettings,
+        changed: Vec<Arc<Notify>>,
+    ) -> std::io::Result<CardService> {
         let (tx, rx) = std::sync::mpsc::channel();
         let (status_tx, status_rx) = watch::channel(CardStatus::initial());
         let shared = Arc::new(Shared {
@@ -278,7 +282,7 @@ struct Worker {
     requests: Receiver<Request>,
     shared: Arc<Shared>,
     status_tx: watch::Sender<CardStatus>,
-    changed: Arc<Notify>,
+    changed: Vec<Arc<Notify>>,
     context: Option<Context>,
     card: Option<Connected>,
     /// Readers seen, with the state last reported by pcscd.
@@ -664,7 +668,9 @@ impl Worker {
             }
         });
         if modified {
-            self.changed.notify_one();
+            for waiter in &self.changed {
+                waiter.notify_one();
+            }
         }
     }
 

@@ -26,6 +26,7 @@ pub struct ControlState {
     pub card: Option<CardService>,
     pub credential: Arc<dyn Credential>,
     pub delivery: Arc<Delivery>,
+    pub fetcher: Option<Arc<crate::inbound::fetcher::Fetcher>>,
     pub queue: Queue,
     pub started: Instant,
 }
@@ -116,6 +117,7 @@ async fn status(State(s): State<Shared>) -> Response {
             "signatures": s.credential.signatures(),
         },
         "delivery": s.delivery.status(),
+        "inbound": s.fetcher.as_ref().map(|f| f.status()),
         "queue": {
             "pending": count("pending"),
             "delivered": count("delivered"),

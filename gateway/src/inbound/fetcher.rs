@@ -1,0 +1,386 @@
+//! The fetcher: watches the practice's MSSanté inbox at the operator and
+//! exports each new message to the import folder.
+//!
+//! One long-lived IMAP session, authenticated like the SMTP side (mutual
+//! TLS with the credential, AUTHENTICATE EXTERNAL): a card signature is
+//! paid once, not per check. New mail is noticed with IDLE (RFC 2177) when
+//! the operator offers it, else by polling. A message is exported, then
+//! flagged upstream with a keyword so it is not exported twice; it is
+//! deleted upstream only when the settings say so.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use futures_util::StreamExt;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::export::{ExportLimits, export_message};
+use crate::config::UpstreamTls;
+use crate::credential::Credential;
+
+type Session = async_imap::Session<TlsStream<TcpStream>>;
+
+/// Settings of the fetcher (from `[inbound]`).
+#[derive(Debug, Clone)]
+pub struct FetcherSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: UpstreamTls,
+    /// Name checked in the operator's certificate (None: `host`).
+    pub server_name: Option<String>,
+    pub mailbox: String,
+    pub import_dir: PathBuf,
+    /// IMAP keyword set on exported messages.
+    pub keyword: String,
+    /// Longest time between two looks at the mailbox (also the IDLE renewal).
+    pub poll_interval: Duration,
+    pub use_idle: bool,
+    pub delete_after_export: bool,
+    pub connect_timeout: Duration,
+    pub limits: ExportLimits,
+}
+
+/// What the status page shows of the fetcher.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FetcherStatus {
+    /// "starting", "watching", "credential_unavailable" or "error".
+    pub state: String,
+    pub exported: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+    pub import_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, String),
+    #[error("TLS with the operator's IMAP server: {0}")]
+    Tls(std::io::Error),
+    #[error("IMAP: {0}")]
+    Imap(#[from] async_imap::error::Error),
+    #[error("the operator refused AUTHENTICATE EXTERNAL: {0}")]
+    Authenticate(String),
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    #[error("the credential became unavailable")]
+    CredentialGone,
+    #[error("{0}")]
+    Config(String),
+}
+
+pub struct Fetcher {
+    settings: FetcherSettings,
+    tls: Arc<ClientConfig>,
+    credential: Arc<dyn Credential>,
+    /// Notified when the credential's state changes (card events).
+    credential_changed: Arc<Notify>,
+    exported: AtomicU64,
+    failed: AtomicU64,
+    state: Mutex<(String, Option<String>)>,
+}
+
+/// SASL EXTERNAL: the identity is the TLS client certificate; the
+/// response is empty (no authorization identity).
+struct External;
+
+impl async_imap::Authenticator for External {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl Fetcher {
+    pub fn new(
+        settings: FetcherSettings,
+        tls: Arc<ClientConfig>,
+        credential: Arc<dyn Credential>,
+        credential_changed: Arc<Notify>,
+    ) -> Arc<Fetcher> {
+        Arc::new(Fetcher {
+            settings,
+            tls,
+            credential,
+            credential_changed,
+            exported: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            state: Mutex::new(("starting".into(), None)),
+        })
+    }
+
+    pub fn status(&self) -> FetcherStatus {
+        let (state, last_error) = self
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| ("error".into(), None));
+        FetcherStatus {
+            state,
+            exported: self.exported.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            last_error,
+            import_dir: self.settings.import_dir.clone(),
+        }
+    }
+
+    fn set_state(&self, state: &str, error: Option<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            let keep = if error.is_none() && state != "watching" {
+                s.1.take()
+            } else {
+                error
+            };
+            *s = (state.into(), keep);
+        }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut failures: u32 = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if let Err(reason) = self.credential.availability() {
+                self.set_state("credential_unavailable", Some(reason));
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.credential_changed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+                continue;
+            }
+            let span = tracing::info_span!("imap_upstream", host = %self.settings.host);
+            match self.watch(&shutdown).instrument(span).await {
+                Ok(()) => break,
+                Err(FetchError::CredentialGone) => {
+                    failures = 0;
+                    continue;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let delay =
+                        Duration::from_secs(2u64.saturating_pow(failures.min(9))).min(MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "inbox watch failed");
+                    self.set_state("error", Some(e.to_string()));
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.credential_changed.notified() => {}
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One authenticated session: sync, then wait for news, until shutdown
+    /// (Ok) or a failure (Err).
+    async fn watch(&self, shutdown: &CancellationToken) -> Result<(), FetchError> {
+        let mut session = self.connect().await?;
+        let mailbox = session.select(&self.settings.mailbox).await?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        let idle = self.settings.use_idle && session.capabilities().await?.has_str("IDLE");
+        tracing::info!(
+            mailbox = %self.settings.mailbox,
+            idle,
+            "watching the MSSanté inbox"
+        );
+        self.set_state("watching", None);
+        loop {
+            self.sync(&mut session, validity).await?;
+            if shutdown.is_cancelled() {
+                let _ = session.logout().await;
+                return Ok(());
+            }
+            if self.credential.availability().is_err() {
+                // The card went: stop using the session opened in its name.
+                let _ = session.logout().await;
+                return Err(FetchError::CredentialGone);
+            }
+            if idle {
+                let mut handle = session.idle();
+                handle.init().await?;
+                let stop_reason = {
+                    let (wait, stop) = handle.wait_with_timeout(self.settings.poll_interval);
+                    tokio::pin!(wait);
+                    tokio::select! {
+                        r = &mut wait => Some(r?),
+                        _ = shutdown.cancelled() => { drop(stop); None }
+                        _ = self.credential_changed.notified() => { drop(stop); None }
+                    }
+                };
+                if let Some(IdleResponse::NewData(_)) = stop_reason {
+                    tracing::debug!("new mail announced");
+                }
+                session = handle.done().await?;
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = self.credential_changed.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                }
+                session.noop().await?;
+            }
+        }
+    }
+
+    /// Exports every message not yet flagged with the keyword.
+    async fn sync(&self, session: &mut Session, validity: u32) -> Result<(), FetchError> {
+        let keyword = &self.settings.keyword;
+        let mut uids: Vec<u32> = session
+            .uid_search(format!("UNKEYWORD {keyword}"))
+            .await?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        for uid in uids {
+            let span = tracing::info_span!("inbound_message", uid);
+            self.export_one(session, validity, uid)
+                .instrument(span)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn export_one(
+        &self,
+        session: &mut Session,
+        validity: u32,
+        uid: u32,
+    ) -> Result<(), FetchError> {
+        let raw = {
+            let mut fetches = session.uid_fetch(uid.to_string(), "BODY.PEEK[]").await?;
+            let mut raw = None;
+            while let Some(fetch) = fetches.next().await {
+                let fetch = fetch?;
+                if fetch.uid == Some(uid)
+                    && let Some(body) = fetch.body()
+                {
+                    raw = Some(body.to_vec());
+                }
+            }
+            raw
+        };
+        let Some(raw) = raw else {
+            // Expunged meanwhile by another client.
+            return Ok(());
+        };
+        let key = format!("{validity}-{uid:010}");
+        let dir = self.settings.import_dir.clone();
+        let limits = self.settings.limits.clone();
+        let size = raw.len();
+        let exported =
+            tokio::task::spawn_blocking(move || export_message(&raw, &dir, &key, &limits))
+                .await
+                .map_err(|e| FetchError::Config(format!("export task failed: {e}")))?;
+        match exported {
+            Ok(done) => {
+                tracing::info!(
+                    size,
+                    files = done.files.len(),
+                    problems = done.problems.len(),
+                    dir = %done.dir.display(),
+                    "exported"
+                );
+                for problem in &done.problems {
+                    tracing::warn!(problem = %problem, "export problem");
+                }
+                let flags = if self.settings.delete_after_export {
+                    format!("+FLAGS ({} \\Deleted)", self.settings.keyword)
+                } else {
+                    format!("+FLAGS ({})", self.settings.keyword)
+                };
+                {
+                    let mut stored = session.uid_store(uid.to_string(), flags).await?;
+                    while let Some(r) = stored.next().await {
+                        r?;
+                    }
+                }
+                if self.settings.delete_after_export {
+                    let expunged = session.uid_expunge(uid.to_string()).await?;
+                    futures_util::pin_mut!(expunged);
+                    while let Some(r) = expunged.next().await {
+                        r?;
+                    }
+                }
+                self.exported.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Not flagged: tried again at the next look.
+                tracing::error!(error = %e, "cannot export; the message stays in the inbox");
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.set_state("error", Some(e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<Session, FetchError> {
+        let s = &self.settings;
+        let address = format!("{}:{}", s.host, s.port);
+        let tcp = tokio::time::timeout(s.connect_timeout, TcpStream::connect(&address))
+            .await
+            .map_err(|_| FetchError::Timeout("connect"))?
+            .map_err(|e| FetchError::Connect(address.clone(), e.to_string()))?;
+        tcp.set_nodelay(true).ok();
+        let name = s.server_name.clone().unwrap_or_else(|| s.host.clone());
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| FetchError::Config(format!("not a server name: {name}")))?;
+        let connector = TlsConnector::from(self.tls.clone());
+        let tls = match s.tls {
+            UpstreamTls::Starttls => {
+                let mut client = async_imap::Client::new(tcp);
+                let greeting = tokio::time::timeout(s.connect_timeout, client.read_response())
+                    .await
+                    .map_err(|_| FetchError::Timeout("greeting"))?;
+                if greeting.is_none() {
+                    return Err(FetchError::Connect(
+                        address,
+                        "closed before greeting".into(),
+                    ));
+                }
+                client.run_command_and_check_ok("STARTTLS", None).await?;
+                let tcp = client.into_inner();
+                tokio::time::timeout(s.connect_timeout, connector.connect(server_name, tcp))
+                    .await
+                    .map_err(|_| FetchError::Timeout("TLS handshake"))?
+                    .map_err(FetchError::Tls)?
+            }
+            UpstreamTls::Implicit => {
+                tokio::time::timeout(s.connect_timeout, connector.connect(server_name, tcp))
+                    .await
+                    .map_err(|_| FetchError::Timeout("TLS handshake"))?
+                    .map_err(FetchError::Tls)?
+            }
+        };
+        let mut client = async_imap::Client::new(tls);
+        if s.tls == UpstreamTls::Implicit {
+            let greeting = tokio::time::timeout(s.connect_timeout, client.read_response())
+                .await
+                .map_err(|_| FetchError::Timeout("greeting"))?;
+            if greeting.is_none() {
+                return Err(FetchError::Connect(
+                    address,
+                    "closed before greeting".into(),
+                ));
+            }
+        }
+        client
+            .authenticate("EXTERNAL", External)
+            .await
+            .map_err(|(e, _)| FetchError::Authenticate(e.to_string()))
+    }
+}
