@@ -5,13 +5,14 @@
 # in front of them, on loopback. The card is unlocked with `facteur card
 # unlock`, as the practitioner would.
 # Prints one line
-#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS import_dir=PATH
+#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS imap=HOST:PORT import_dir=PATH
 # then runs until Ctrl-C or SIGTERM, and stops everything it started.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${FACTEUR_DEMO_DIR:-/tmp/facteur-demo}
 smtp_port=${FACTEUR_DEMO_SMTP_PORT:-2525}
+imap_port=${FACTEUR_DEMO_IMAP_PORT:-1143}
 export OPERATOR_SMTP_PORT=${OPERATOR_SMTP_PORT:-10587}
 export OPERATOR_IMAP_PORT=${OPERATOR_IMAP_PORT:-10143}
 export OPERATOR_LMTP_PORT=${OPERATOR_LMTP_PORT:-10024}
@@ -101,6 +102,8 @@ host = "$OPERATOR_SMTP_HOST"
 port = $OPERATOR_SMTP_PORT
 server_name = "$OPERATOR_SERVER_NAME"
 trust_anchors = "$OPERATOR_CA"
+imap_host = "$OPERATOR_IMAP_HOST"
+imap_port = $OPERATOR_IMAP_PORT
 
 [credential]
 kind = "card"
@@ -112,8 +115,9 @@ retry_max = 60
 
 [inbound]
 import_dir = "$work/import"
-imap_host = "$OPERATOR_IMAP_HOST"
-imap_port = $OPERATOR_IMAP_PORT
+
+[imap]
+listen = ["127.0.0.1:$imap_port"]
 TOML
 
 "$facteur" --config "$config" run &
@@ -133,5 +137,5 @@ done
 echo "$card_pin" | "$facteur" --config "$config" card unlock >&2
 "$facteur" --config "$config" card status >&2
 
-echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO import_dir=$work/import"
+echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO imap=127.0.0.1:$imap_port import_dir=$work/import"
 wait "$facteur_pid"

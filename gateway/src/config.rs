@@ -48,6 +48,9 @@ pub struct Config {
     /// Received mail exported to a folder; absent: no export.
     #[serde(default)]
     pub inbound: Option<InboundConfig>,
+    /// Local IMAP for the practice's mail clients; absent: none.
+    #[serde(default)]
+    pub imap: Option<ImapConfig>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -285,6 +288,13 @@ pub struct UpstreamConfig {
     /// when absent.
     #[serde(default)]
     pub resolver: Option<SocketAddr>,
+    /// The operator's IMAP server (for `[inbound]` and `[imap]`).
+    #[serde(default)]
+    pub imap_host: Option<String>,
+    #[serde(default = "default_imap_port")]
+    pub imap_port: u16,
+    #[serde(default)]
+    pub imap_tls: UpstreamTls,
 }
 
 fn default_upstream_port() -> u16 {
@@ -309,18 +319,49 @@ fn default_command_timeout() -> u64 {
     300
 }
 
+/// Local IMAP: the practice's mail clients reach the MSSanté mailbox
+/// through the box.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Addresses for IMAP with STARTTLS (port 143).
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Addresses for IMAP over implicit TLS (port 993).
+    #[serde(default)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Most upstream sessions open at once; further clients wait.
+    #[serde(default = "default_imap_upstream_sessions")]
+    pub max_upstream_sessions: usize,
+    /// Seconds a client waits for an upstream session before being told
+    /// to come back later.
+    #[serde(default = "default_imap_wait")]
+    pub upstream_wait: u64,
+    /// Most local clients connected at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds of silence before a client is disconnected (RFC 9051: at
+    /// least 30 minutes).
+    #[serde(default = "default_imap_idle")]
+    pub idle_timeout: u64,
+}
+
+fn default_imap_upstream_sessions() -> usize {
+    4
+}
+fn default_imap_wait() -> u64 {
+    30
+}
+fn default_imap_idle() -> u64 {
+    1800
+}
+
 /// The inbound bridge: the MSSanté inbox exported to a folder.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundConfig {
     /// Folder the practice software imports from; one directory per message.
     pub import_dir: PathBuf,
-    /// The operator's IMAP server.
-    pub imap_host: String,
-    #[serde(default = "default_imap_port")]
-    pub imap_port: u16,
-    #[serde(default)]
-    pub imap_tls: UpstreamTls,
     #[serde(default = "default_inbox")]
     pub mailbox: String,
     /// IMAP keyword marking exported messages upstream.
@@ -632,6 +673,14 @@ impl Config {
         {
             return Err(self.invalid("upstream.host", "not a host name"));
         }
+        if let Some(imap) = &self.imap {
+            if imap.listen.is_empty() && imap.listen_tls.is_empty() {
+                return Err(self.invalid("imap.listen", "give `listen` and/or `listen_tls`"));
+            }
+            if imap.max_upstream_sessions == 0 {
+                return Err(self.invalid("imap.max_upstream_sessions", "must be at least 1"));
+            }
+        }
         if let Some(inbound) = &self.inbound {
             let atom = |c: char| c.is_ascii_graphic() && !"(){%*\"\\]".contains(c);
             if inbound.keyword.is_empty() || !inbound.keyword.chars().all(atom) {
@@ -643,9 +692,18 @@ impl Config {
             if inbound.poll_interval == 0 {
                 return Err(self.invalid("inbound.poll_interval", "must be at least 1 second"));
             }
-            if inbound.imap_host.is_empty() || inbound.imap_host.contains(char::is_whitespace) {
-                return Err(self.invalid("inbound.imap_host", "not a host name"));
-            }
+        }
+        if (self.inbound.is_some() || self.imap.is_some())
+            && self
+                .upstream
+                .imap_host
+                .as_deref()
+                .is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace))
+        {
+            return Err(self.invalid(
+                "upstream.imap_host",
+                "the operator's IMAP server is needed by [inbound] and [imap]",
+            ));
         }
         match &self.credential {
             CredentialConfig::Card {

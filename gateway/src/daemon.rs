@@ -187,9 +187,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let fetcher = config.inbound.as_ref().map(|inbound| {
         crate::inbound::fetcher::Fetcher::new(
             crate::inbound::fetcher::FetcherSettings {
-                host: inbound.imap_host.clone(),
-                port: inbound.imap_port,
-                tls: inbound.imap_tls,
+                host: config.upstream.imap_host.clone().unwrap_or_default(),
+                port: config.upstream.imap_port,
+                tls: config.upstream.imap_tls,
                 server_name: config.upstream.server_name.clone(),
                 mailbox: inbound.mailbox.clone(),
                 import_dir: inbound.import_dir.clone(),
@@ -253,6 +253,44 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.smtp.max_connections,
             shutdown.clone(),
         )));
+    }
+    if let Some(imap) = &config.imap {
+        let imap_context = Arc::new(crate::imap::ImapContext {
+            hostname: config.smtp.hostname.clone(),
+            accounts: context.accounts.clone(),
+            tls: context.tls.clone(),
+            upstream: crate::imap::UpstreamImap {
+                host: config.upstream.imap_host.clone().unwrap_or_default(),
+                port: config.upstream.imap_port,
+                tls: config.upstream.imap_tls,
+                server_name: config.upstream.server_name.clone(),
+                client_tls: connector_tls.clone(),
+                timeout: Duration::from_secs(config.upstream.connect_timeout),
+                permits: Arc::new(tokio::sync::Semaphore::new(imap.max_upstream_sessions)),
+            },
+            credential: loaded.credential.clone(),
+            upstream_wait: Duration::from_secs(imap.upstream_wait),
+            idle_timeout: Duration::from_secs(imap.idle_timeout),
+            login_timeout: Duration::from_secs(60),
+        });
+        for (addrs, implicit, key) in [
+            (&imap.listen, false, "imap.listen"),
+            (&imap.listen_tls, true, "imap.listen_tls"),
+        ] {
+            for addr in addrs {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} ({key})"))?;
+                tracing::info!(address = %addr, implicit_tls = implicit, "local IMAP listening");
+                servers.push(tokio::spawn(crate::imap::serve(
+                    listener,
+                    imap_context.clone(),
+                    implicit,
+                    imap.max_connections,
+                    shutdown.clone(),
+                )));
+            }
+        }
     }
 
     wait_for_signal().await?;

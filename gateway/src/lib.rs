@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod credential;
 pub mod daemon;
+pub mod imap;
 pub mod inbound;
 pub mod logging;
 pub mod queue;

@@ -114,6 +114,8 @@ whitelist = "{WHITELIST}"
 tls = "{o.get('upstream_tls', 'starttls')}"
 {o.get('server_name_line', f'server_name = "{e["OPERATOR_SERVER_NAME"]}"')}
 trust_anchors = "{o.get('trust_anchors', e['OPERATOR_CA'])}"
+imap_host = "{e['OPERATOR_IMAP_HOST']}"
+imap_port = {e['OPERATOR_IMAP_PORT']}
 max_sessions = {o.get('max_sessions', 2)}
 messages_per_session = {o.get('messages_per_session', 1000)}
 session_idle = {o.get('session_idle', 30)}
@@ -128,6 +130,8 @@ retry_max = {o.get('retry_max', 2)}
 lifetime_hours = {o.get('lifetime_hours', 120)}
 
 {o.get('inbound', '')}
+
+{o.get('imap', '')}
 """
         )
 

@@ -321,3 +321,38 @@ def test_signatures_per_thousand_messages_and_time_to_first_delivery(pcsc, opera
           f"insertion + PIN to first delivery {1000 * (t_first - t0):.0f} ms")
     assert f.card()["signatures"] == signatures
     assert 1 <= signatures <= 10
+
+
+def test_mail_client_is_told_when_the_card_is_out(pcsc, operator, card_facteur):
+    import imaplib
+    import ssl
+
+    from facteur_harness import free_port
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    port = free_port()
+    sim = insert(pcsc, operator)
+    f = card_facteur(imap=f'[imap]\nlisten = ["127.0.0.1:{port}"]\n')
+    f.wait_card(lambda c: c["state"] == "locked")
+
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.starttls(ssl_context=ctx)
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        client.login(f.USER, f.PASSWORD)
+    client.logout()
+
+    assert f.unlock(PIN)[0] == 200
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.starttls(ssl_context=ctx)
+    client.login(f.USER, f.PASSWORD)
+    typ, _ = client.select("INBOX")  # the card's holder reaches the practice mailbox
+    assert typ == "OK"
+
+    # Card pulled: the session opened in the practitioner's name ends.
+    sim.remove()
+    time.sleep(4)
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        client.noop()
+        client.noop()

@@ -27,8 +27,6 @@ def inbound_facteur(facteur_factory, operator, tmp_path):
         f = facteur_factory(
             inbound=f"""[inbound]
 import_dir = "{import_dir}"
-imap_host = "{operator.env['OPERATOR_IMAP_HOST']}"
-imap_port = {operator.env['OPERATOR_IMAP_PORT']}
 poll_interval = {overrides.pop('poll_interval', 300)}
 """,
             **overrides,

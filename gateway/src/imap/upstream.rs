@@ -1,0 +1,161 @@
+//! Opening an authenticated IMAP connection to the operator for a local
+//! client: mutual TLS with the credential, then AUTHENTICATE EXTERNAL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::config::UpstreamTls;
+
+pub type UpstreamStream = BufReader<TlsStream<TcpStream>>;
+
+/// Where and how to reach the operator's IMAP server.
+pub struct UpstreamImap {
+    pub host: String,
+    pub port: u16,
+    pub tls: UpstreamTls,
+    pub server_name: Option<String>,
+    pub client_tls: Arc<ClientConfig>,
+    pub timeout: Duration,
+    /// Upstream sessions open at once (each one is in the practitioner's name).
+    pub permits: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach the operator's IMAP server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the operator's IMAP server did not answer in time")]
+    Timeout,
+    #[error("the operator's IMAP server answered: {0}")]
+    Refused(String),
+}
+
+/// An authenticated connection and the server's capabilities after login.
+pub struct Opened {
+    pub stream: UpstreamStream,
+    pub capabilities: Vec<String>,
+}
+
+const MAX_LINE: u64 = 16 * 1024;
+
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut BufReader<S>,
+) -> Result<String, UpstreamError> {
+    let mut line = Vec::new();
+    let n = (&mut *stream)
+        .take(MAX_LINE)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if n == 0 {
+        return Err(UpstreamError::Refused("connection closed".into()));
+    }
+    Ok(String::from_utf8_lossy(&line).trim_end().to_string())
+}
+
+/// Reads until the tagged answer to `tag`; returns (untagged lines, tagged line).
+async fn until_tagged<S: AsyncRead + Unpin>(
+    stream: &mut BufReader<S>,
+    tag: &str,
+) -> Result<(Vec<String>, String), UpstreamError> {
+    let mut untagged = Vec::new();
+    loop {
+        let line = read_line(stream).await?;
+        if let Some(rest) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
+            return Ok((untagged, rest.to_string()));
+        }
+        untagged.push(line);
+    }
+}
+
+fn ok(tagged: &str) -> Result<(), UpstreamError> {
+    if tagged.to_ascii_uppercase().starts_with("OK") {
+        Ok(())
+    } else {
+        Err(UpstreamError::Refused(tagged.to_string()))
+    }
+}
+
+impl UpstreamImap {
+    pub async fn open(&self) -> Result<Opened, UpstreamError> {
+        tokio::time::timeout(self.timeout, self.open_inner())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+    }
+
+    async fn open_inner(&self) -> Result<Opened, UpstreamError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        tcp.set_nodelay(true).ok();
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.host.clone());
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| UpstreamError::Refused(format!("not a server name: {name}")))?;
+        let connector = TlsConnector::from(self.client_tls.clone());
+        let mut stream = match self.tls {
+            UpstreamTls::Starttls => {
+                let mut plain = BufReader::new(tcp);
+                let greeting = read_line(&mut plain).await?;
+                if !greeting.starts_with("* OK") {
+                    return Err(UpstreamError::Refused(greeting));
+                }
+                plain.get_mut().write_all(b"f1 STARTTLS\r\n").await?;
+                let (_, tagged) = until_tagged(&mut plain, "f1").await?;
+                ok(&tagged)?;
+                // Anything already buffered was sent before TLS: refuse it
+                // (STARTTLS command injection).
+                if !plain.buffer().is_empty() {
+                    return Err(UpstreamError::Refused("data after STARTTLS".into()));
+                }
+                BufReader::new(connector.connect(server_name, plain.into_inner()).await?)
+            }
+            UpstreamTls::Implicit => {
+                let mut tls = BufReader::new(connector.connect(server_name, tcp).await?);
+                let greeting = read_line(&mut tls).await?;
+                if !greeting.starts_with("* OK") {
+                    return Err(UpstreamError::Refused(greeting));
+                }
+                tls
+            }
+        };
+        stream
+            .get_mut()
+            .write_all(b"f2 AUTHENTICATE EXTERNAL\r\n")
+            .await?;
+        stream.get_mut().flush().await?;
+        let first = read_line(&mut stream).await?;
+        if first.starts_with('+') {
+            // Empty response: the certificate is the identity.
+            stream.get_mut().write_all(b"\r\n").await?;
+            stream.get_mut().flush().await?;
+            let (_, tagged) = until_tagged(&mut stream, "f2").await?;
+            ok(&tagged)?;
+        } else if let Some(rest) = first.strip_prefix("f2 ") {
+            ok(rest)?;
+        } else {
+            let (_, tagged) = until_tagged(&mut stream, "f2").await?;
+            ok(&tagged)?;
+        }
+        stream.get_mut().write_all(b"f3 CAPABILITY\r\n").await?;
+        stream.get_mut().flush().await?;
+        let (untagged, tagged) = until_tagged(&mut stream, "f3").await?;
+        ok(&tagged)?;
+        let capabilities = untagged
+            .iter()
+            .filter_map(|l| l.strip_prefix("* CAPABILITY "))
+            .flat_map(|l| l.split_whitespace().map(str::to_string))
+            .collect();
+        Ok(Opened {
+            stream,
+            capabilities,
+        })
+    }
+}
