@@ -51,6 +51,9 @@ pub struct Config {
     /// Local IMAP for the practice's mail clients; absent: none.
     #[serde(default)]
     pub imap: Option<ImapConfig>,
+    /// Mail-client autoconfiguration over HTTP; absent: none.
+    #[serde(default)]
+    pub autoconfig: Option<AutoconfigConfig>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -317,6 +320,14 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_command_timeout() -> u64 {
     300
+}
+
+/// Mail-client autoconfiguration (Thunderbird, Outlook) over HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoconfigConfig {
+    /// Addresses of the HTTP listener (usually port 80 of the box).
+    pub listen: Vec<SocketAddr>,
 }
 
 /// Local IMAP: the practice's mail clients reach the MSSanté mailbox

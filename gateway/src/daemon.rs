@@ -292,6 +292,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(autoconfig) = &config.autoconfig {
+        let port_of = |addrs: &[std::net::SocketAddr]| addrs.first().map(|a| a.port());
+        let settings = Arc::new(crate::autoconfig::MailSettings {
+            hostname: config.smtp.hostname.clone(),
+            smtp_port: port_of(&config.smtp.listen),
+            imap_port: config.imap.as_ref().and_then(|i| port_of(&i.listen)),
+            imaps_port: config.imap.as_ref().and_then(|i| port_of(&i.listen_tls)),
+            mailbox: config.mssante.mailbox.clone(),
+        });
+        for addr in &autoconfig.listen {
+            servers.push(
+                crate::autoconfig::serve(*addr, settings.clone(), shutdown.clone())
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (autoconfig.listen)"))?,
+            );
+        }
+    }
 
     wait_for_signal().await?;
     tracing::info!("stopping");

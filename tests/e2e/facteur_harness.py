@@ -132,6 +132,8 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
 {o.get('inbound', '')}
 
 {o.get('imap', '')}
+
+{o.get('autoconfig', '')}
 """
         )
 

@@ -31,8 +31,9 @@ def imap_facteur(facteur_factory, operator):
     operator.clear(operator.env["CLIENT_MAILBOX"])
 
     def make(**overrides):
-        port, tls_port = free_port(), free_port()
+        port, tls_port, http_port = free_port(), free_port(), free_port()
         f = facteur_factory(
+            autoconfig=f'[autoconfig]\nlisten = ["127.0.0.1:{http_port}"]\n',
             imap=f"""[imap]
 listen = ["127.0.0.1:{port}"]
 listen_tls = ["127.0.0.1:{tls_port}"]
@@ -41,7 +42,7 @@ upstream_wait = {overrides.pop('upstream_wait', 30)}
 """,
             **overrides,
         ).start()
-        f.imap_port, f.imaps_port = port, tls_port
+        f.imap_port, f.imaps_port, f.http_port = port, tls_port, http_port
         return f
 
     return make
@@ -153,3 +154,31 @@ def test_wrong_password_and_limits(operator, imap_facteur):
     third = login(f)
     third.logout()
     assert "AUTHENTICATIONFAILED" not in f.log() or "pas le bon" not in f.log()
+
+
+def test_mail_clients_configure_themselves(operator, imap_facteur):
+    import urllib.request
+    import xml.etree.ElementTree as ET
+
+    f = imap_facteur()
+    for path in ("/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{f.http_port}{path}?emailaddress=secretariat@facteur.test") as r:
+            root = ET.fromstring(r.read())
+        incoming = {(s.findtext("socketType"), s.findtext("port")) for s in root.iter("incomingServer")}
+        assert incoming == {("STARTTLS", str(f.imap_port)), ("SSL", str(f.imaps_port))}
+        [smtp] = root.iter("outgoingServer")
+        assert smtp.findtext("port") == str(f.port) and smtp.findtext("hostname") == "facteur.test"
+
+    body = b"""<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+<Request><EMailAddress>secretariat@facteur.test</EMailAddress>
+<AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"""
+    req = urllib.request.Request(f"http://127.0.0.1:{f.http_port}/autodiscover/autodiscover.xml", data=body, method="POST")
+    with urllib.request.urlopen(req) as r:
+        text = r.read().decode()
+    assert "<LoginName>secretariat</LoginName>" in text
+    assert f"<Port>{f.imaps_port}</Port>" in text and f"<Port>{f.port}</Port>" in text
+
+    # The settings work: log in as they say.
+    client = imaplib.IMAP4_SSL("127.0.0.1", f.imaps_port, ssl_context=client_context())
+    client.login("secretariat", f.PASSWORD)
+    client.logout()
