@@ -394,6 +394,17 @@ pub struct InboundConfig {
     pub max_xdm_size: u64,
     #[serde(default = "default_max_xdm_entries")]
     pub max_xdm_entries: usize,
+    /// Answer read-receipt requests (`Disposition-Notification-To`).
+    #[serde(default = "default_true")]
+    pub send_receipts: bool,
+    /// Hours to wait for a read receipt asked by the practice before
+    /// telling it none came.
+    #[serde(default = "default_receipt_timeout")]
+    pub receipt_timeout_hours: u64,
+}
+
+fn default_receipt_timeout() -> u64 {
+    72
 }
 
 fn default_imap_port() -> u16 {

@@ -167,6 +167,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         lifetime: Duration::from_secs(config.queue.lifetime_hours * 3600),
     };
     let queue = Queue::open(&config.queue_dir(), retry)?;
+    let tracking = Arc::new(crate::queue::tracking::Tracking::open(&config.queue_dir())?);
     let shutdown = CancellationToken::new();
 
     let delivery = Delivery::new(
@@ -181,6 +182,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             reports_maildir: config.reports_maildir(),
         },
         wake.clone(),
+        Some(tracking.clone()),
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
 
@@ -203,6 +205,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     max_xdm_total_bytes: inbound.max_xdm_size,
                     max_xdm_entries: inbound.max_xdm_entries,
                 },
+                send_receipts: inbound.send_receipts,
+                receipt_timeout: Duration::from_secs(inbound.receipt_timeout_hours * 3600),
+                address: config.mssante.mailbox.clone(),
+                hostname: config.smtp.hostname.clone(),
+                reports_maildir: config.reports_maildir(),
+            },
+            crate::inbound::fetcher::FetcherLinks {
+                tracking: tracking.clone(),
+                queue: queue.clone(),
+                whitelist: whitelist.clone(),
+                delivery_wake: wake.clone(),
             },
             connector_tls.clone(),
             loaded.credential.clone(),
@@ -229,6 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             delivery: delivery.clone(),
             fetcher: fetcher.clone(),
             queue: queue.clone(),
+            tracking: tracking.clone(),
             started: std::time::Instant::now(),
         }),
         shutdown.clone(),

@@ -28,6 +28,7 @@ def inbound_facteur(facteur_factory, operator, tmp_path):
             inbound=f"""[inbound]
 import_dir = "{import_dir}"
 poll_interval = {overrides.pop('poll_interval', 300)}
+{overrides.pop('inbound_extra', '')}
 """,
             **overrides,
         ).start()
@@ -187,3 +188,88 @@ def test_bad_messages_are_exported_as_far_as_safe(operator, inbound_facteur, tmp
     assert not (f.import_dir.parent / "evil.sh").exists()
     assert f.proc.poll() is None
     assert len(flags(operator)) == 1
+
+
+def wait_tracking(f, predicate, timeout: float = 30.0) -> list:
+    deadline = time.time() + timeout
+    entries = []
+    while time.time() < deadline:
+        entries = f.api("GET", "/v1/tracking")[1]["recipients"]
+        if predicate(entries):
+            return entries
+        time.sleep(0.3)
+    raise TimeoutError(f"tracking never matched: {entries}")
+
+
+def test_read_receipt_is_sent_when_asked(operator, inbound_facteur):
+    hospital = "secretariat@hopital.test.mssante.fr"
+    operator.clear(hospital)
+    m = mail("Demande avis").replace(b"Subject:", f"Disposition-Notification-To: <{hospital}>\nSubject:".encode(), 1)
+    f = inbound_facteur()
+    deliver(operator, m)
+    exported(f, 1)
+    deadline = time.time() + 30
+    receipts = []
+    while time.time() < deadline and not receipts:
+        receipts = [r for r in operator.fetch_all(hospital) if b"disposition-notification" in r]
+        time.sleep(0.3)
+    assert receipts, "no read receipt arrived"
+    mdn = receipts[0]
+    assert b"Original-Message-ID: <" in mdn and b"@hopital.test>" in mdn
+    assert b"Disposition: automatic-action/MDN-sent-automatically; processed" in mdn
+    assert b"Final-Recipient: rfc822; cabinet.dupont@test.mssante.fr" in mdn
+
+
+def test_receipts_for_our_messages_update_tracking(operator, inbound_facteur):
+    f = inbound_facteur(inbound_extra="receipt_timeout_hours = 72")
+    with f.smtp() as client:
+        msg = (b"From: cabinet.dupont@test.mssante.fr\r\nTo: dr.martin@medecin.test.mssante.fr, secretariat@hopital.test.mssante.fr\r\n"
+               b"Subject: Courrier suivi\r\nMessage-ID: <suivi-1@facteur.test>\r\n"
+               b"Disposition-Notification-To: <cabinet.dupont@test.mssante.fr>\r\n\r\nBonjour\r\n")
+        client.sendmail(operator.env["CLIENT_MAILBOX"],
+                        ["dr.martin@medecin.test.mssante.fr", "secretariat@hopital.test.mssante.fr"], msg)
+    entries = wait_tracking(f, lambda e: len(e) == 2)
+    assert {e["state"] for e in entries} == {"sent"} and all(e["receipt_requested"] for e in entries)
+
+    # The doctor's software reads it; the hospital's server reports a failure.
+    mdn = ("From: dr.martin@medecin.test.mssante.fr\r\nTo: cabinet.dupont@test.mssante.fr\r\nSubject: Lu\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary=\"r\"\r\n\r\n"
+           "--r\r\nContent-Type: text/plain\r\n\r\nLu.\r\n--r\r\nContent-Type: message/disposition-notification\r\n\r\n"
+           "Final-Recipient: rfc822; dr.martin@medecin.test.mssante.fr\r\nOriginal-Message-ID: <suivi-1@facteur.test>\r\n"
+           "Disposition: manual-action/MDN-sent-manually; displayed\r\n--r--\r\n").encode()
+    dsn = ("From: MAILER-DAEMON@hopital.test\r\nTo: cabinet.dupont@test.mssante.fr\r\nSubject: Undelivered\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"d\"\r\n\r\n"
+           "--d\r\nContent-Type: text/plain\r\n\r\nEchec.\r\n--d\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; hopital.test\r\n\r\nFinal-Recipient: rfc822; secretariat@hopital.test.mssante.fr\r\n"
+           "Action: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n"
+           "--d\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <suivi-1@facteur.test>\r\n--d--\r\n").encode()
+    deliver(operator, mdn)
+    deliver(operator, dsn)
+    entries = wait_tracking(f, lambda e: {x["state"] for x in e} == {"read", "failed"})
+    by = {e["recipient"]: e for e in entries}
+    assert by["dr.martin@medecin.test.mssante.fr"]["state"] == "read"
+    assert "mailbox full" in by["secretariat@hopital.test.mssante.fr"]["detail"]
+    # Reports are not exported as documents, but are flagged upstream.
+    time.sleep(1)
+    assert not [p for p in f.import_dir.iterdir() if not p.name.startswith(".")] if f.import_dir.exists() else True
+    assert all(KEYWORD in line for line in flags(operator))
+
+    # A late, contradicting receipt changes nothing: one final state each.
+    deliver(operator, mdn.replace(b"displayed", b"deleted"))
+    time.sleep(3)
+    entries = f.api("GET", "/v1/tracking")[1]["recipients"]
+    assert {e["recipient"]: e["state"] for e in entries}["dr.martin@medecin.test.mssante.fr"] == "read"
+
+
+def test_no_answer_is_reported_once(operator, inbound_facteur):
+    f = inbound_facteur(inbound_extra="receipt_timeout_hours = 0", poll_interval=2)
+    with f.smtp() as client:
+        msg = (b"From: cabinet.dupont@test.mssante.fr\r\nTo: dr.martin@medecin.test.mssante.fr\r\n"
+               b"Subject: Sans reponse\r\nMessage-ID: <muet-1@facteur.test>\r\n"
+               b"Disposition-Notification-To: <cabinet.dupont@test.mssante.fr>\r\n\r\nBonjour\r\n")
+        client.sendmail(operator.env["CLIENT_MAILBOX"], ["dr.martin@medecin.test.mssante.fr"], msg)
+    wait_tracking(f, lambda e: e and e[0]["state"] == "no_answer")
+    time.sleep(5)  # more rounds: still one notice
+    notices = [r for r in f.reports() if "accus".encode() in r or b"lecture" in r]
+    assert len(notices) == 1, notices
+    assert b"dr.martin@medecin.test.mssante.fr" in notices[0]

@@ -28,6 +28,7 @@ pub struct ControlState {
     pub delivery: Arc<Delivery>,
     pub fetcher: Option<Arc<crate::inbound::fetcher::Fetcher>>,
     pub queue: Queue,
+    pub tracking: Arc<crate::queue::tracking::Tracking>,
     pub started: Instant,
 }
 
@@ -79,6 +80,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/card/unlock", post(unlock))
         .route("/v1/card/accept-identity", post(accept_identity))
         .route("/v1/queue", get(queue))
+        .route("/v1/tracking", get(tracking))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }
@@ -226,6 +228,23 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "accept task failed",
+        ),
+    }
+}
+
+async fn tracking(State(s): State<Shared>) -> Response {
+    let tracking = s.tracking.clone();
+    match tokio::task::spawn_blocking(move || tracking.list()).await {
+        Ok(Ok(entries)) => Json(json!({ "recipients": entries })).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tracking_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "tracking task failed",
         ),
     }
 }

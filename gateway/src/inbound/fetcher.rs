@@ -25,8 +25,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::export::{ExportLimits, export_message};
+use super::receipts::{self, Incoming};
 use crate::config::UpstreamTls;
 use crate::credential::Credential;
+use crate::queue::tracking::Tracking;
+use crate::queue::{Envelope, Queue, QueueId, now_unix};
+use crate::whitelist::Whitelist;
 
 type Session = async_imap::Session<TlsStream<TcpStream>>;
 
@@ -48,6 +52,24 @@ pub struct FetcherSettings {
     pub delete_after_export: bool,
     pub connect_timeout: Duration,
     pub limits: ExportLimits,
+    /// Answer `Disposition-Notification-To` with a read receipt.
+    pub send_receipts: bool,
+    /// After this, a receipt asked for one of our messages and not
+    /// received is "no answer".
+    pub receipt_timeout: Duration,
+    /// The box's MSSanté address and name (receipts, notices).
+    pub address: String,
+    pub hostname: String,
+    pub reports_maildir: PathBuf,
+}
+
+/// What the fetcher needs besides its settings.
+pub struct FetcherLinks {
+    pub tracking: Arc<Tracking>,
+    pub queue: Queue,
+    pub whitelist: Arc<Whitelist>,
+    /// Wakes delivery when a receipt is queued.
+    pub delivery_wake: Arc<Notify>,
 }
 
 /// What the status page shows of the fetcher.
@@ -81,6 +103,7 @@ pub enum FetchError {
 
 pub struct Fetcher {
     settings: FetcherSettings,
+    links: FetcherLinks,
     tls: Arc<ClientConfig>,
     credential: Arc<dyn Credential>,
     /// Notified when the credential's state changes (card events).
@@ -106,12 +129,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 impl Fetcher {
     pub fn new(
         settings: FetcherSettings,
+        links: FetcherLinks,
         tls: Arc<ClientConfig>,
         credential: Arc<dyn Credential>,
         credential_changed: Arc<Notify>,
     ) -> Arc<Fetcher> {
         Arc::new(Fetcher {
             settings,
+            links,
             tls,
             credential,
             credential_changed,
@@ -239,6 +264,7 @@ impl Fetcher {
 
     /// Exports every message not yet flagged with the keyword.
     async fn sync(&self, session: &mut Session, validity: u32) -> Result<(), FetchError> {
+        self.expire_receipts().await;
         let keyword = &self.settings.keyword;
         let mut uids: Vec<u32> = session
             .uid_search(format!("UNKEYWORD {keyword}"))
@@ -278,12 +304,20 @@ impl Fetcher {
             // Expunged meanwhile by another client.
             return Ok(());
         };
+        let incoming = receipts::classify(&raw);
+        if let Incoming::Report(items) = &incoming {
+            // A receipt for a message we sent: tracking, not the import folder.
+            self.apply_reports(items.clone()).await;
+            return self.flag(session, uid).await;
+        }
         let key = format!("{validity}-{uid:010}");
         let dir = self.settings.import_dir.clone();
         let limits = self.settings.limits.clone();
         let size = raw.len();
+        let raw = Arc::new(raw);
+        let for_export = raw.clone();
         let exported =
-            tokio::task::spawn_blocking(move || export_message(&raw, &dir, &key, &limits))
+            tokio::task::spawn_blocking(move || export_message(&for_export, &dir, &key, &limits))
                 .await
                 .map_err(|e| FetchError::Config(format!("export task failed: {e}")))?;
         match exported {
@@ -295,27 +329,15 @@ impl Fetcher {
                     dir = %done.dir.display(),
                     "exported"
                 );
-                for problem in &done.problems {
-                    tracing::warn!(problem = %problem, "export problem");
-                }
-                let flags = if self.settings.delete_after_export {
-                    format!("+FLAGS ({} \\Deleted)", self.settings.keyword)
-                } else {
-                    format!("+FLAGS ({})", self.settings.keyword)
-                };
+                if let Incoming::Mail {
+                    message_id,
+                    receipt_to: Some(to),
+                } = &incoming
                 {
-                    let mut stored = session.uid_store(uid.to_string(), flags).await?;
-                    while let Some(r) = stored.next().await {
-                        r?;
-                    }
+                    self.send_receipt(&raw, message_id.as_deref(), to, done.problems.len())
+                        .await;
                 }
-                if self.settings.delete_after_export {
-                    let expunged = session.uid_expunge(uid.to_string()).await?;
-                    futures_util::pin_mut!(expunged);
-                    while let Some(r) = expunged.next().await {
-                        r?;
-                    }
-                }
+                self.flag(session, uid).await?;
                 self.exported.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -326,6 +348,146 @@ impl Fetcher {
             }
         }
         Ok(())
+    }
+
+    /// Marks a message done upstream (keyword; deleted if so configured).
+    async fn flag(&self, session: &mut Session, uid: u32) -> Result<(), FetchError> {
+        let flags = if self.settings.delete_after_export {
+            format!("+FLAGS ({} \\Deleted)", self.settings.keyword)
+        } else {
+            format!("+FLAGS ({})", self.settings.keyword)
+        };
+        {
+            let mut stored = session.uid_store(uid.to_string(), flags).await?;
+            while let Some(r) = stored.next().await {
+                r?;
+            }
+        }
+        if self.settings.delete_after_export {
+            let expunged = session.uid_expunge(uid.to_string()).await?;
+            futures_util::pin_mut!(expunged);
+            while let Some(r) = expunged.next().await {
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_reports(&self, items: Vec<receipts::ReportItem>) {
+        let tracking = self.links.tracking.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut changed = 0;
+            for item in &items {
+                changed += tracking.apply(
+                    &item.original_message_id,
+                    item.recipient.as_deref(),
+                    &item.event,
+                    now_unix(),
+                )?;
+            }
+            Ok::<_, crate::queue::QueueError>((items.len(), changed))
+        })
+        .await;
+        match result {
+            Ok(Ok((items, changed))) => {
+                tracing::info!(items, changed, "receipt for a sent message")
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot record a receipt"),
+            Err(e) => tracing::error!(error = %e, "receipt task failed"),
+        }
+    }
+
+    /// Queues the read receipt the sender asked for (only towards the
+    /// MSSanté trust space).
+    async fn send_receipt(&self, raw: &[u8], message_id: Option<&str>, to: &str, problems: usize) {
+        if !self.settings.send_receipts {
+            return;
+        }
+        let allowed = crate::address::Address::parse(to)
+            .map(|a| self.links.whitelist.contains(a.domain()))
+            .unwrap_or(false);
+        if !allowed {
+            tracing::warn!("read receipt asked towards an address outside MSSanté: not sent");
+            return;
+        }
+        let subject = mail_parser::MessageParser::new()
+            .parse_headers(raw)
+            .and_then(|h| h.subject().map(str::to_string))
+            .unwrap_or_default();
+        let label = format!("export partiel ({problems} problème(s))");
+        let mdn = receipts::build_mdn(&receipts::Mdn {
+            original: raw,
+            original_message_id: message_id,
+            original_subject: &subject,
+            mailbox: &self.settings.address,
+            to,
+            hostname: &self.settings.hostname,
+            error: (problems > 0).then_some(("900", label.as_str())),
+        });
+        let bytes = match mdn {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the read receipt");
+                return;
+            }
+        };
+        let id = QueueId::generate();
+        let envelope = Envelope {
+            sender: self.settings.address.clone(),
+            recipients: vec![to.to_string()],
+            submitted_by: Some("read-receipt".into()),
+        };
+        let mdn_id = format!(
+            "{}@{}",
+            id.as_str().to_ascii_lowercase(),
+            self.settings.hostname
+        );
+        match self
+            .links
+            .queue
+            .accept(id, envelope, bytes, Some(mdn_id))
+            .await
+        {
+            Ok(id) => {
+                tracing::info!(queue_id = %id, "read receipt queued");
+                self.links.delivery_wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot queue the read receipt"),
+        }
+    }
+
+    /// Marks "no answer" the receipts that did not come in time, and tells
+    /// the practice once.
+    async fn expire_receipts(&self) {
+        let tracking = self.links.tracking.clone();
+        let before = now_unix() - self.settings.receipt_timeout.as_secs() as i64;
+        let expired =
+            tokio::task::spawn_blocking(move || tracking.expire_no_answer(before, now_unix()))
+                .await;
+        let entries = match expired {
+            Ok(Ok(e)) if !e.is_empty() => e,
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot check receipts");
+                return;
+            }
+            Err(_) => return,
+        };
+        tracing::info!(count = entries.len(), "receipts not received in time");
+        let notice = receipts::build_no_answer_notice(
+            &self.settings.address,
+            &self.settings.hostname,
+            &entries,
+        );
+        let maildir = self.settings.reports_maildir.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let bytes = notice?;
+            crate::queue::dsn::write_to_maildir(&maildir, "no-answer", &bytes)
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            tracing::error!(error = %e, "cannot write the no-answer notice");
+        }
     }
 
     async fn connect(&self) -> Result<Session, FetchError> {

@@ -1,4 +1,5 @@
 pub mod export;
 pub mod fetcher;
+pub mod receipts;
 pub mod safe_name;
 pub mod xdm;

@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use super::dsn::{self, FailedRecipient, Report};
 use super::store::FinalFailure;
+use super::tracking::Tracking;
 use super::{Job, Outcome, Queue, QueueId, now_unix};
 use crate::upstream::{Connector, UpstreamSession};
 
@@ -60,6 +61,8 @@ pub struct Delivery {
     pause: Mutex<Pause>,
     /// Why the credential cannot sign now (card out, locked…), if so.
     credential_unavailable: Mutex<Option<String>>,
+    /// Per-recipient tracking after the operator's 250.
+    tracking: Option<Arc<Tracking>>,
     pub stats: DeliveryStats,
 }
 
@@ -84,9 +87,11 @@ impl Delivery {
         connector: Connector,
         settings: DeliverySettings,
         wake: Arc<Notify>,
+        tracking: Option<Arc<Tracking>>,
     ) -> Arc<Delivery> {
         Arc::new(Delivery {
             queue,
+            tracking,
             connector: Arc::new(connector),
             permits: Arc::new(Semaphore::new(settings.max_sessions)),
             settings,
@@ -412,6 +417,7 @@ impl Delivery {
                 .await
             {
                 Ok(results) => {
+                    self.track_sent(&body, &results).await;
                     if results
                         .iter()
                         .any(|(_, o)| matches!(o, Outcome::Delivered { .. }))
@@ -461,6 +467,43 @@ impl Delivery {
                     return;
                 }
             }
+        }
+    }
+
+    /// Starts tracking the recipients the operator accepted, keyed by the
+    /// message's Message-ID (what receipts refer to).
+    async fn track_sent(&self, body: &[u8], results: &[(String, Outcome)]) {
+        let Some(tracking) = self.tracking.clone() else {
+            return;
+        };
+        let accepted: Vec<String> = results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Delivered { .. }))
+            .map(|(r, _)| r.clone())
+            .collect();
+        if accepted.is_empty() {
+            return;
+        }
+        let headers = mail_parser::MessageParser::new().parse_headers(body);
+        let Some(message_id) = headers
+            .as_ref()
+            .and_then(|h| h.message_id())
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let receipt = headers
+            .as_ref()
+            .is_some_and(|h| h.header_raw("Disposition-Notification-To").is_some());
+        let result = tokio::task::spawn_blocking(move || {
+            for rcpt in accepted {
+                tracking.sent(&message_id, &rcpt, receipt, now_unix())?;
+            }
+            Ok::<(), super::QueueError>(())
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            tracing::error!(error = %e, "cannot record tracking");
         }
     }
 

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod dsn;
 pub mod prepare;
 mod store;
+pub mod tracking;
 
 pub use store::{
     FinalFailure, Job, Queue, QueueEntry, QueueError, QueueId, RecipientStatus, RetryPolicy, list,
