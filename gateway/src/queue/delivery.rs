@@ -496,10 +496,7 @@ impl Delivery {
             .as_ref()
             .is_some_and(|h| h.header_raw("Disposition-Notification-To").is_some());
         let result = tokio::task::spawn_blocking(move || {
-            for rcpt in accepted {
-                tracking.sent(&message_id, &rcpt, receipt, now_unix())?;
-            }
-            Ok::<(), super::QueueError>(())
+            tracking.sent_all(&message_id, &accepted, receipt, now_unix())
         })
         .await;
         if let Ok(Err(e)) = result {

@@ -402,6 +402,7 @@ pub fn list(dir: &Path) -> Result<Vec<QueueEntry>, QueueError> {
         dir.join("queue.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let mut stmt = conn.prepare(
         "SELECT m.id, m.sender, r.address, r.status, r.attempts, m.received_at, r.next_attempt, r.last_reply
          FROM recipients r JOIN messages m ON m.id = r.message
@@ -436,6 +437,9 @@ fn open_database(path: &Path) -> Result<Connection, QueueError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The tracking connection writes to the same file: wait for it
+    // rather than fail a commit.
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
@@ -497,7 +501,10 @@ fn writer_loop(
         } else {
             Ok(())
         };
-        let tx = match conn.transaction() {
+        // IMMEDIATE: take the write lock up front, so a batch that reads
+        // then writes never meets "database is locked" half-way when the
+        // tracking connection has written in between.
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
                 // Dropping the batch drops its reply channels: every waiting
@@ -867,6 +874,7 @@ pub fn recipient_status(
         dir.join("queue.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn
         .query_row(
             "SELECT status FROM recipients WHERE message = ?1 AND address = ?2",

@@ -35,10 +35,13 @@ pub struct Tracking {
 impl Tracking {
     pub fn open(queue_dir: &Path) -> Result<Tracking, QueueError> {
         let conn = Connection::open(queue_dir.join("queue.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // NORMAL: in WAL mode a power cut may lose the last tracking rows,
+        // never corrupt them; the queue itself keeps FULL, and tracking
+        // must not add an fsync per delivered message.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS tracking (
                  message_id TEXT NOT NULL,
                  recipient TEXT NOT NULL,
@@ -68,19 +71,35 @@ impl Tracking {
         receipt_requested: bool,
         now: i64,
     ) -> Result<(), QueueError> {
+        self.sent_all(message_id, &[recipient.to_string()], receipt_requested, now)
+    }
+
+    /// The operator accepted the message for these recipients (one
+    /// transaction).
+    pub fn sent_all(
+        &self,
+        message_id: &str,
+        recipients: &[String],
+        receipt_requested: bool,
+        now: i64,
+    ) -> Result<(), QueueError> {
         self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO tracking
-                 (message_id, recipient, receipt_requested, state, sent_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'sent', ?4, ?4)",
-                params![
-                    message_id,
-                    recipient.to_ascii_lowercase(),
-                    receipt_requested,
-                    now
-                ],
-            )
-            .map(|_| ())
+            let tx =
+                rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
+            for recipient in recipients {
+                tx.execute(
+                    "INSERT OR IGNORE INTO tracking
+                     (message_id, recipient, receipt_requested, state, sent_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'sent', ?4, ?4)",
+                    params![
+                        message_id,
+                        recipient.to_ascii_lowercase(),
+                        receipt_requested,
+                        now
+                    ],
+                )?;
+            }
+            tx.commit()
         })
     }
 
