@@ -15,6 +15,7 @@ pub mod credential;
 pub mod daemon;
 pub mod imap;
 pub mod inbound;
+pub mod listener;
 pub mod logging;
 pub mod queue;
 pub mod smtp;

@@ -17,12 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 pub use session::filter_capabilities;
 pub use upstream::UpstreamImap;
@@ -55,44 +51,28 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     static SESSION: AtomicU64 = AtomicU64::new(1);
-    let limit = Arc::new(Semaphore::new(max_connections));
-    let mut sessions = JoinSet::new();
-    loop {
-        let (mut socket, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer, "too many IMAP connections");
-            if !implicit {
-                let _ = socket.write_all(b"* BYE Too many connections\r\n").await;
-            }
-            continue;
-        };
-        let _ = socket.set_nodelay(true);
-        let id = SESSION.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("imap_session", session = id, peer = %peer.ip());
-        let context = context.clone();
-        let shutdown = shutdown.clone();
-        sessions.spawn(
-            async move {
-                session::run(socket, context, implicit, shutdown).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while sessions.join_next().await.is_some() {}
-    })
+    let limits = crate::listener::Limits {
+        max_connections,
+        // On the TLS port the client expects a handshake, not text.
+        refusal: if implicit {
+            b""
+        } else {
+            b"* BYE Too many connections\r\n"
+        },
+        grace: Duration::from_secs(5),
+    };
+    let session_shutdown = shutdown.clone();
+    crate::listener::serve(
+        listener,
+        limits,
+        shutdown,
+        |peer: SocketAddr| {
+            let id = SESSION.fetch_add(1, Ordering::Relaxed);
+            tracing::info_span!("imap_session", session = id, peer = %peer.ip())
+        },
+        move |socket, _peer| {
+            session::run(socket, context.clone(), implicit, session_shutdown.clone())
+        },
+    )
     .await;
-    sessions.abort_all();
 }

@@ -502,47 +502,45 @@ impl Fetcher {
         let server_name = ServerName::try_from(name.clone())
             .map_err(|_| FetchError::Config(format!("not a server name: {name}")))?;
         let connector = TlsConnector::from(self.tls.clone());
-        let tls = match s.tls {
+        let tcp = match s.tls {
             UpstreamTls::Starttls => {
                 let mut client = async_imap::Client::new(tcp);
-                let greeting = tokio::time::timeout(s.connect_timeout, client.read_response())
-                    .await
-                    .map_err(|_| FetchError::Timeout("greeting"))?;
-                if greeting.is_none() {
-                    return Err(FetchError::Connect(
-                        address,
-                        "closed before greeting".into(),
-                    ));
-                }
+                greeting(&mut client, s.connect_timeout, &address).await?;
                 client.run_command_and_check_ok("STARTTLS", None).await?;
-                let tcp = client.into_inner();
-                tokio::time::timeout(s.connect_timeout, connector.connect(server_name, tcp))
-                    .await
-                    .map_err(|_| FetchError::Timeout("TLS handshake"))?
-                    .map_err(FetchError::Tls)?
+                client.into_inner()
             }
-            UpstreamTls::Implicit => {
-                tokio::time::timeout(s.connect_timeout, connector.connect(server_name, tcp))
-                    .await
-                    .map_err(|_| FetchError::Timeout("TLS handshake"))?
-                    .map_err(FetchError::Tls)?
-            }
+            UpstreamTls::Implicit => tcp,
         };
+        let tls = tokio::time::timeout(s.connect_timeout, connector.connect(server_name, tcp))
+            .await
+            .map_err(|_| FetchError::Timeout("TLS handshake"))?
+            .map_err(FetchError::Tls)?;
         let mut client = async_imap::Client::new(tls);
         if s.tls == UpstreamTls::Implicit {
-            let greeting = tokio::time::timeout(s.connect_timeout, client.read_response())
-                .await
-                .map_err(|_| FetchError::Timeout("greeting"))?;
-            if greeting.is_none() {
-                return Err(FetchError::Connect(
-                    address,
-                    "closed before greeting".into(),
-                ));
-            }
+            greeting(&mut client, s.connect_timeout, &address).await?;
         }
         client
             .authenticate("EXTERNAL", External)
             .await
             .map_err(|(e, _)| FetchError::Authenticate(e.to_string()))
+    }
+}
+
+/// Waits for the server's greeting.
+async fn greeting<S>(
+    client: &mut async_imap::Client<S>,
+    limit: Duration,
+    address: &str,
+) -> Result<(), FetchError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    match tokio::time::timeout(limit, client.read_response()).await {
+        Err(_) => Err(FetchError::Timeout("greeting")),
+        Ok(None) => Err(FetchError::Connect(
+            address.to_string(),
+            "closed before greeting".into(),
+        )),
+        Ok(Some(_)) => Ok(()),
     }
 }

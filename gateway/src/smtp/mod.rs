@@ -12,12 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 pub use accounts::{Accounts, hash_password};
 
@@ -83,47 +80,24 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     static SESSION: AtomicU64 = AtomicU64::new(1);
-    let limit = Arc::new(Semaphore::new(max_connections));
-    let mut sessions = JoinSet::new();
-    loop {
-        let (mut socket, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: wait a little instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer, "too many connections");
-            let _ = socket
-                .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
-                .await;
-            continue;
-        };
-        let _ = socket.set_nodelay(true);
-        let id = SESSION.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("smtp_session", session = id, peer = %peer.ip());
-        let context = context.clone();
-        let shutdown = shutdown.clone();
-        sessions.spawn(
-            async move {
-                session::run(socket, peer, context, shutdown).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-    // Sessions in the middle of a transaction get a short grace period; a
-    // client that did not get its 250 will retry, so nothing is lost.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while sessions.join_next().await.is_some() {}
-    })
+    let limits = crate::listener::Limits {
+        max_connections,
+        refusal: b"421 4.7.0 Too many connections, try again later\r\n",
+        // Sessions in the middle of a transaction get a short grace
+        // period; a client that did not get its 250 will retry, so
+        // nothing is lost.
+        grace: std::time::Duration::from_secs(10),
+    };
+    let session_shutdown = shutdown.clone();
+    crate::listener::serve(
+        listener,
+        limits,
+        shutdown,
+        |peer: SocketAddr| {
+            let id = SESSION.fetch_add(1, Ordering::Relaxed);
+            tracing::info_span!("smtp_session", session = id, peer = %peer.ip())
+        },
+        move |socket, peer| session::run(socket, peer, context.clone(), session_shutdown.clone()),
+    )
     .await;
-    sessions.abort_all();
 }
