@@ -766,8 +766,6 @@ mod tests {
     use super::*;
     use base64::Engine as _;
     use std::collections::BTreeSet;
-    use std::io::Cursor;
-    use zip::write::SimpleFileOptions;
 
     const METADATA: &[u8] = include_bytes!("testdata/METADATA.XML");
     const PDF: &[u8] = include_bytes!("testdata/DOC0001.PDF");
@@ -883,16 +881,7 @@ MIME-Version: 1.0
         )
     }
 
-    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let options =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        for (name, bytes) in entries {
-            writer.start_file(*name, options).unwrap();
-            writer.write_all(bytes).unwrap();
-        }
-        writer.finish().unwrap().into_inner()
-    }
+    use crate::inbound::xdm::tests::zip_of;
 
     fn xdm_zip() -> Vec<u8> {
         zip_of(&[

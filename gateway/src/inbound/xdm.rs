@@ -660,7 +660,7 @@ pub(crate) mod tests {
         ExportLimits::default()
     }
 
-    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    pub(crate) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options =
             SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);

@@ -143,6 +143,11 @@ impl Delivery {
             }
         }
         while tasks.join_next().await.is_some() {}
+        self.quit_idle_sessions().await;
+    }
+
+    /// Ends every idle upstream session politely.
+    async fn quit_idle_sessions(&self) {
         let sessions: Vec<UpstreamSession> = self
             .idle
             .lock()
@@ -221,14 +226,7 @@ impl Delivery {
         match (&before, &now) {
             (None, Some(reason)) => {
                 tracing::warn!(reason = %reason, "credential unavailable: delivery paused");
-                let sessions: Vec<UpstreamSession> = self
-                    .idle
-                    .lock()
-                    .map(|mut v| v.drain(..).collect())
-                    .unwrap_or_default();
-                for session in sessions {
-                    session.quit().await;
-                }
+                self.quit_idle_sessions().await;
             }
             (Some(_), None) => {
                 tracing::info!("credential available: delivery resumes");
