@@ -22,3 +22,4 @@ pub mod smtp;
 pub mod tls;
 pub mod upstream;
 pub mod whitelist;
+pub mod xdm;

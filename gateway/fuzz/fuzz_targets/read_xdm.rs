@@ -10,10 +10,10 @@ fuzz_target!(|zip: &[u8]| {
         max_xdm_total_bytes: 4 << 20,
         max_xdm_entries: 64,
     };
-    if let Ok(archive) = facteur::inbound::xdm::read_xdm(zip, &limits) {
+    if let Ok(archive) = facteur::xdm::read_xdm(zip, &limits) {
         let total: usize = archive.entries.iter().map(|e| e.bytes.len()).sum();
         assert!(total as u64 <= limits.max_xdm_total_bytes);
         assert!(archive.entries.len() <= limits.max_xdm_entries);
     }
-    let _ = facteur::inbound::xdm::parse_metadata(zip);
+    let _ = facteur::xdm::parse_metadata(zip);
 });

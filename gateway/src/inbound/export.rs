@@ -32,7 +32,7 @@ use mail_parser::{
 use serde::Serialize;
 
 use super::safe_name::Namer;
-use super::xdm::{DocumentMetadata, XdmArchive, read_xdm};
+use crate::xdm::{DocumentMetadata, XdmArchive, read_xdm};
 
 const MESSAGE_EML: &str = "message.eml";
 const MESSAGE_JSON: &str = "message.json";
@@ -767,8 +767,8 @@ mod tests {
     use base64::Engine as _;
     use std::collections::BTreeSet;
 
-    const METADATA: &[u8] = include_bytes!("testdata/METADATA.XML");
-    const PDF: &[u8] = include_bytes!("testdata/DOC0001.PDF");
+    const METADATA: &[u8] = include_bytes!("../xdm/testdata/METADATA.XML");
+    const PDF: &[u8] = include_bytes!("../xdm/testdata/DOC0001.PDF");
 
     /// A temporary root holding the import directory, so tests can check
     /// that nothing appears beside it.
@@ -881,7 +881,7 @@ MIME-Version: 1.0
         )
     }
 
-    use crate::inbound::xdm::tests::zip_of;
+    use crate::xdm::read::tests::zip_of;
 
     fn xdm_zip() -> Vec<u8> {
         zip_of(&[
@@ -1069,7 +1069,7 @@ MIME-Version: 1.0
             ("IHE_XDM/SUBSET01/BOMB.BIN", &zeros),
         ]);
         // 8 MiB of zeros that declares 100 bytes.
-        crate::inbound::xdm::tests::forge_declared_size(&mut zip, "IHE_XDM/SUBSET01/BOMB.BIN", 100);
+        crate::xdm::read::tests::forge_declared_size(&mut zip, "IHE_XDM/SUBSET01/BOMB.BIN", 100);
         let limits = ExportLimits {
             max_part_bytes: 1024 * 1024,
             ..ExportLimits::default()

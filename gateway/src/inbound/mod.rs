@@ -2,4 +2,3 @@ pub mod export;
 pub mod fetcher;
 pub mod receipts;
 pub mod safe_name;
-pub mod xdm;

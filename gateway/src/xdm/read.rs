@@ -6,7 +6,7 @@
 //! actually inflated are counted (a zip bomb lies about its sizes),
 //! encrypted entries are refused, and entry names are never used as paths —
 //! the exporter only takes their last component through
-//! [`super::safe_name`].
+//! [`crate::inbound::safe_name`].
 //!
 //! Nothing here fails the whole archive for one bad entry or a bad
 //! `METADATA.XML`: the practice still gets the documents that could be read,
@@ -20,7 +20,7 @@ use quick_xml::name::ResolveResult;
 use serde::Serialize;
 use zip::ZipArchive;
 
-use super::export::ExportLimits;
+use crate::inbound::export::ExportLimits;
 
 /// ebRIM 3.0, the namespace of every element read here.
 pub const RIM_NS: &str = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0";
@@ -30,6 +30,7 @@ const SCHEME_PATIENT_ID: &str = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427";
 const SCHEME_CLASS_CODE: &str = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a";
 const SCHEME_TYPE_CODE: &str = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983";
 const SCHEME_FORMAT_CODE: &str = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d";
+const SCHEME_UNIQUE_ID: &str = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab";
 
 /// INS assigning authorities: INS-NIR, INS-NIA, INS-NIR de test, INS-NIR de
 /// démonstration (FR Core). Other OIDs seen in the wild for the INS are wrong.
@@ -126,6 +127,12 @@ pub struct DocumentMetadata {
     pub creation_time: Option<String>,
     /// The `URI` slot: the document's file name in its subset.
     pub uri: Option<String>,
+    /// The `hash` slot: SHA-1 of the document, hex.
+    pub hash: Option<String>,
+    /// The `size` slot, in bytes, as written.
+    pub size: Option<String>,
+    /// The document's `uniqueId`.
+    pub unique_id: Option<String>,
 }
 
 /// Reads the archive's files within `limits` and parses its metadata.
@@ -467,6 +474,8 @@ impl DocumentBuilder {
         match slot.name.as_str() {
             "URI" => self.metadata.uri = join_uri(&slot.values),
             "creationTime" => self.metadata.creation_time = first,
+            "hash" => self.metadata.hash = first,
+            "size" => self.metadata.size = first,
             "sourcePatientId" => self.source_patient_id_cx = first,
             _ => {}
         }
@@ -594,11 +603,13 @@ impl MetadataParser {
 
     fn external_identifier(&mut self, start: &BytesStart<'_>) {
         let scheme = attribute(start, "identificationScheme").unwrap_or_default();
-        if !scheme.eq_ignore_ascii_case(SCHEME_PATIENT_ID) {
+        let Some(document) = &mut self.document else {
             return;
-        }
-        if let Some(document) = &mut self.document {
+        };
+        if scheme.eq_ignore_ascii_case(SCHEME_PATIENT_ID) {
             document.patient_id_cx = attribute(start, "value");
+        } else if scheme.eq_ignore_ascii_case(SCHEME_UNIQUE_ID) {
+            document.metadata.unique_id = attribute(start, "value");
         }
     }
 
