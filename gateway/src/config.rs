@@ -54,6 +54,9 @@ pub struct Config {
     /// Mail-client autoconfiguration over HTTP; absent: none.
     #[serde(default)]
     pub autoconfig: Option<AutoconfigConfig>,
+    /// Folders of documents to send; absent: none.
+    #[serde(default)]
+    pub outbox: Option<crate::outbox::settings::OutboxConfig>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -592,6 +595,9 @@ impl Config {
         if let Some(inbound) = self.inbound.as_mut() {
             fix(&mut inbound.import_dir);
         }
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.folders.iter_mut().for_each(fix);
+        }
         match &mut self.credential {
             CredentialConfig::Card { intermediates, .. } => {
                 if let Some(p) = intermediates.as_mut() {
@@ -686,6 +692,11 @@ impl Config {
         }
         if self.mssante.nil.trim().is_empty() || self.mssante.nil.contains(['\r', '\n']) {
             return Err(self.invalid("mssante.nil", "must be a non-empty single line"));
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox
+                .validate()
+                .map_err(|(key, message)| self.invalid(key, message))?;
         }
         if self.upstream.tls_versions.is_empty() {
             return Err(self.invalid("upstream.tls_versions", "at least one version is needed"));

@@ -9,6 +9,10 @@ use x509_parser::prelude::*;
 pub struct Holder {
     /// "GIVEN SURNAME", or the common name when those are absent.
     pub name: String,
+    /// The certificate's surname and given name, when it has them (for
+    /// the author of documents).
+    pub surname: Option<String>,
+    pub given_name: Option<String>,
     /// Profession (the certificate's `title`), e.g. "Medecin".
     pub profession: Option<String>,
     /// National identifier (the common name of IGC-Santé personal
@@ -61,6 +65,8 @@ pub fn parse(der: &[u8]) -> Result<Holder, String> {
         .collect();
     Ok(Holder {
         name,
+        surname,
+        given_name: given,
         profession: first(&oid!(2.5.4.12)),
         national_id,
         subject: subject.to_string(),

@@ -251,6 +251,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS events_message ON events(message);
+CREATE INDEX IF NOT EXISTS messages_message_id ON messages(message_id);
 ";
 
 /// Most requests committed in one transaction; bounds the latency of the
@@ -427,6 +428,30 @@ impl Queue {
     /// See [`list`].
     pub fn list(&self) -> Result<Vec<QueueEntry>, QueueError> {
         list(&self.dir)
+    }
+
+    /// The message stored with `message_id`, if any. Lets a receiver that
+    /// derives the Message-ID from its input (the document folder) notice
+    /// that a crash came between the queue's commit and its own clean-up,
+    /// instead of queuing the same document twice.
+    pub async fn find_message_id(&self, message_id: &str) -> Result<Option<QueueId>, QueueError> {
+        let path = self.dir.join("queue.db");
+        let message_id = message_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let conn =
+                Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM messages WHERE message_id = ?1 LIMIT 1",
+                    [&message_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(id.and_then(|id| QueueId::parse(&id)))
+        })
+        .await
+        .map_err(|_| QueueError::Stopped)?
     }
 }
 

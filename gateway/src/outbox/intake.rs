@@ -1,0 +1,456 @@
+//! Taking one finished document: check it, route it, build its message,
+//! hand it to the queue, then file it in `sent/` — or in `errors/` with a
+//! `.error.txt` saying why, in French. Nothing is deleted on failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use super::document::{DocumentInputs, build_document};
+use super::pdf::{PdfState, pdf_state};
+use super::routing::{FolderContact, Route, route};
+use super::settings::{AfterSend, OutboxConfig};
+use super::sidecar::Sidecar;
+use crate::card::CardService;
+use crate::queue::{Envelope, Queue, QueueId};
+use crate::whitelist::Whitelist;
+use crate::xdm::Author;
+
+/// Folder names inside a watched folder that are not correspondents.
+pub const SENT_DIR: &str = "sent";
+pub const ERRORS_DIR: &str = "errors";
+
+/// A file found in a watched folder, believed complete.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The watched folder.
+    pub root: PathBuf,
+    pub path: PathBuf,
+    /// The correspondent's subfolder it was dropped in, if any.
+    pub subfolder: Option<String>,
+    /// When the watcher first saw it.
+    pub first_seen: Instant,
+}
+
+/// What became of a candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Queued (and filed in `sent/` or deleted).
+    Sent { queue_id: String },
+    /// Moved to `errors/`.
+    Refused { reason: String },
+    /// Not yet: look again later.
+    Wait,
+    /// The file went away while being looked at (renamed or removed by
+    /// someone else): nothing to do.
+    Gone,
+}
+
+/// Everything intake needs from the daemon.
+pub struct Intake {
+    pub settings: OutboxConfig,
+    pub queue: Queue,
+    pub whitelist: Arc<Whitelist>,
+    pub mailbox: String,
+    pub nil: String,
+    pub card: Option<CardService>,
+    pub delivery_wake: Arc<Notify>,
+    /// Finds the correspondent of a subfolder.
+    pub contacts: Box<dyn Fn(&str) -> Option<FolderContact> + Send + Sync>,
+}
+
+impl Intake {
+    /// Takes `candidate` as far as it can go now.
+    pub async fn take(&self, candidate: &Candidate) -> Taken {
+        let name = file_name(&candidate.path);
+        let span = tracing::info_span!("document", file = %name);
+        let outcome = self.try_take(candidate).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match outcome {
+            Ok(taken) => taken,
+            Err(reason) => {
+                let sidecar_path = reason.1.clone();
+                match file_error(candidate, sidecar_path.as_deref(), &reason.0) {
+                    Ok(()) => {
+                        tracing::warn!(reason = %reason.0, "document refused, moved to errors/");
+                        Taken::Refused { reason: reason.0 }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Taken::Gone,
+                    Err(e) => {
+                        tracing::error!(error = %e, reason = %reason.0, "document refused but could not be moved to errors/; left in place");
+                        Taken::Refused { reason: reason.0 }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn try_take(&self, candidate: &Candidate) -> Result<Taken, (String, Option<PathBuf>)> {
+        let path = &candidate.path;
+        let before = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(_) => return Ok(Taken::Gone),
+        };
+        let max = self.settings.max_document_size;
+        if before.len() > max {
+            return Err((
+                format!(
+                    "le document fait {}, plus que les {} permis",
+                    human_size(before.len()),
+                    human_size(max)
+                ),
+                None,
+            ));
+        }
+        let bytes = match tokio::fs::read(path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Taken::Gone),
+            Err(e) => return Err((format!("le document ne peut pas être lu ({e})"), None)),
+        };
+        match std::fs::metadata(path) {
+            Err(_) => return Ok(Taken::Gone),
+            Ok(after)
+                if after.len() != bytes.len() as u64
+                    || after.modified().ok() != before.modified().ok() =>
+            {
+                return Ok(Taken::Wait);
+            }
+            Ok(_) => {}
+        }
+        match pdf_state(&bytes) {
+            PdfState::Ready => {}
+            PdfState::Unfinished => {
+                if candidate.first_seen.elapsed()
+                    < Duration::from_secs(self.settings.incomplete_timeout)
+                {
+                    return Ok(Taken::Wait);
+                }
+                return Err((
+                    "le PDF est incomplet ou endommagé (pas de marque de fin %%EOF)".into(),
+                    None,
+                ));
+            }
+            PdfState::Refused(reason) => return Err((reason, None)),
+        }
+
+        let contact = candidate
+            .subfolder
+            .as_deref()
+            .and_then(|folder| (self.contacts)(folder));
+        if candidate.subfolder.is_some() && contact.is_none() {
+            tracing::warn!(
+                "subfolder is not a known correspondent; using the sidecar or file name"
+            );
+        }
+        let settle = Duration::from_secs(self.settings.settle_time);
+        let (sidecar, sidecar_path) = match route(path, contact.as_ref(), settle) {
+            Route::Ready {
+                sidecar,
+                sidecar_path,
+            } => (sidecar, sidecar_path),
+            Route::SidecarBusy => return Ok(Taken::Wait),
+            Route::NoRecipient => {
+                if candidate.first_seen.elapsed() < Duration::from_secs(self.settings.sidecar_wait)
+                {
+                    return Ok(Taken::Wait);
+                }
+                return Err((
+                    "aucun destinataire : ajoutez un fichier .json à côté du document, déposez-le dans le dossier d'un correspondant, ou nommez-le « adresse@domaine__titre.pdf »".into(),
+                    None,
+                ));
+            }
+            Route::Refused {
+                reason,
+                sidecar_path,
+            } => return Err((reason, sidecar_path)),
+        };
+        let refuse = |reason: String| (reason, sidecar_path.clone());
+
+        let outside: Vec<&String> = sidecar
+            .to
+            .iter()
+            .filter(|address| {
+                crate::address::Address::parse(address)
+                    .is_none_or(|a| !self.whitelist.contains(a.domain()))
+            })
+            .collect();
+        if !outside.is_empty() {
+            return Err(refuse(format!(
+                "{} : hors de l'espace de confiance MSSanté ; les données de santé ne peuvent pas y être envoyées",
+                outside
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !sidecar.paper.is_empty() {
+            return Err(refuse(
+                "l'envoi papier n'est pas disponible sur cette boîte".into(),
+            ));
+        }
+
+        let message_id = self.message_id(candidate, &bytes, sidecar_path.as_deref(), &before);
+        let queue_id = match self.queue.find_message_id(&message_id).await {
+            Ok(Some(id)) => {
+                tracing::info!(queue_id = %id.as_str(), "already queued before a restart; filing it");
+                id
+            }
+            Ok(None) => self
+                .enqueue(candidate, &bytes, &sidecar, &message_id, &before)
+                .await
+                .map_err(refuse)?,
+            Err(e) => return Err(refuse(format!("la file d'envoi est indisponible ({e})"))),
+        };
+        self.delivery_wake.notify_one();
+        if let Err(e) = file_sent(candidate, sidecar_path.as_deref(), self.settings.after_send) {
+            tracing::error!(error = %e, "queued, but could not be moved to sent/");
+        }
+        tracing::info!(queue_id = %queue_id.as_str(), recipients = sidecar.to.len(), "document queued");
+        Ok(Taken::Sent {
+            queue_id: queue_id.as_str().to_string(),
+        })
+    }
+
+    async fn enqueue(
+        &self,
+        candidate: &Candidate,
+        bytes: &[u8],
+        sidecar: &Sidecar,
+        message_id: &str,
+        meta: &std::fs::Metadata,
+    ) -> Result<QueueId, String> {
+        let author = self.author();
+        let file_time = meta
+            .modified()
+            .ok()
+            .map(time::OffsetDateTime::from)
+            .unwrap_or_else(time::OffsetDateTime::now_utc);
+        let name = file_name(&candidate.path);
+        let inputs = DocumentInputs {
+            pdf: bytes,
+            file_name: &name,
+            sidecar,
+            recipients: &sidecar.to,
+            author: &author,
+            codes: &self.settings.codes,
+            mailbox: &self.mailbox,
+            nil: &self.nil,
+            file_time,
+            message_id,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let built = build_document(&inputs).map_err(|e| e.to_string())?;
+        let envelope = Envelope {
+            sender: self.mailbox.clone(),
+            recipients: sidecar.to.clone(),
+            submitted_by: Some("outbox".into()),
+        };
+        self.queue
+            .accept(
+                QueueId::generate(),
+                envelope,
+                built.message,
+                Some(message_id.to_string()),
+            )
+            .await
+            .map_err(|e| match &e {
+                crate::queue::QueueError::Io { source, .. }
+                    if source.raw_os_error() == Some(28) =>
+                {
+                    "le disque de la boîte est plein : le document n'a pas été envoyé ; libérez de la place puis redéposez-le".to_string()
+                }
+                _ => format!("la file d'envoi a refusé le document ({e})"),
+            })
+    }
+
+    /// The author: settings first, the card's holder for what they leave
+    /// out.
+    pub fn author(&self) -> Author {
+        let configured = &self.settings.author;
+        let holder = self.card.as_ref().and_then(|card| card.status().holder);
+        let non_empty = |s: &String| (!s.trim().is_empty()).then(|| s.clone());
+        Author {
+            national_id: configured
+                .national_id
+                .clone()
+                .or_else(|| holder.as_ref().and_then(|h| h.national_id.clone())),
+            family_name: non_empty(&configured.family_name)
+                .or_else(|| holder.as_ref().and_then(|h| h.surname.clone()))
+                .unwrap_or_default(),
+            given_name: non_empty(&configured.given_name)
+                .or_else(|| holder.as_ref().and_then(|h| h.given_name.clone()))
+                .unwrap_or_default(),
+            specialty: configured
+                .specialty
+                .clone()
+                .or_else(|| holder.as_ref().and_then(|h| h.profession.clone())),
+            institution: configured.institution.clone(),
+        }
+    }
+
+    /// A Message-ID derived from the document, its routing and its file's
+    /// identity: the same drop always gets the same id, so a restart
+    /// between the queue's commit and the move to `sent/` finds it queued.
+    fn message_id(
+        &self,
+        candidate: &Candidate,
+        bytes: &[u8],
+        sidecar: Option<&Path>,
+        meta: &std::fs::Metadata,
+    ) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(candidate.path.as_os_str().as_encoded_bytes());
+        context.update(&meta.ino().to_le_bytes());
+        context.update(&meta.mtime().to_le_bytes());
+        context.update(&meta.mtime_nsec().to_le_bytes());
+        context.update(bytes);
+        if let Some(bytes) = sidecar.and_then(|p| std::fs::read(p).ok()) {
+            context.update(&bytes);
+        }
+        let digest = context.finish();
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let domain = self
+            .mailbox
+            .rsplit_once('@')
+            .map_or("facteur.local", |(_, d)| d);
+        format!("{hex}.document@{domain}")
+    }
+}
+
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} Mo", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} ko", bytes.div_ceil(1024))
+    }
+}
+
+/// A free name in `dir` for `name`: `name`, then `stem (2).ext`, …
+fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    (2..)
+        .map(|n| dir.join(format!("{stem} ({n}){extension}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+/// Moves the document (and its sidecar, under the same new stem) into
+/// `root/<dir>/`; returns the document's new path.
+fn move_into(candidate: &Candidate, sidecar: Option<&Path>, dir: &str) -> std::io::Result<PathBuf> {
+    let target_dir = candidate.root.join(dir);
+    std::fs::create_dir_all(&target_dir)?;
+    let name = file_name(&candidate.path);
+    let target = free_name(&target_dir, &name);
+    std::fs::rename(&candidate.path, &target)?;
+    if let Some(sidecar) = sidecar {
+        let new_name = format!("{}.json", file_name(&target));
+        let sidecar_target = free_name(&target_dir, &new_name);
+        if let Err(e) = std::fs::rename(sidecar, &sidecar_target) {
+            tracing::warn!(error = %e, "the sidecar could not be moved with its document");
+        }
+    }
+    Ok(target)
+}
+
+fn file_sent(
+    candidate: &Candidate,
+    sidecar: Option<&Path>,
+    after: AfterSend,
+) -> std::io::Result<()> {
+    match after {
+        AfterSend::Move => move_into(candidate, sidecar, SENT_DIR).map(|_| ()),
+        AfterSend::Delete => {
+            std::fs::remove_file(&candidate.path)?;
+            if let Some(sidecar) = sidecar {
+                let _ = std::fs::remove_file(sidecar);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Moves the document to `errors/` and writes `<name>.error.txt` beside it.
+fn file_error(candidate: &Candidate, sidecar: Option<&Path>, reason: &str) -> std::io::Result<()> {
+    let target = move_into(candidate, sidecar, ERRORS_DIR)?;
+    let name = file_name(&target);
+    let now = time::OffsetDateTime::now_utc();
+    let text = format!(
+        "Le document « {} » n'a pas été envoyé.\r\n\r\n\
+         Raison : {reason}.\r\n\r\n\
+         Que faire : corrigez le problème, puis déposez de nouveau le document (et son fichier .json s'il en a un) dans le dossier d'envoi. Le document est conservé ici, rien n'a été supprimé.\r\n\r\n\
+         Date : {:02}/{:02}/{:04} {:02}:{:02} (heure UTC)\r\n",
+        file_name(&candidate.path),
+        now.day(),
+        u8::from(now.month()),
+        now.year(),
+        now.hour(),
+        now.minute(),
+    );
+    let error_path = target.with_file_name(format!("{name}.error.txt"));
+    std::fs::write(error_path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_names_never_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(free_name(dir.path(), "a.pdf"), dir.path().join("a.pdf"));
+        std::fs::write(dir.path().join("a.pdf"), b"1").unwrap();
+        std::fs::write(dir.path().join("a (2).pdf"), b"2").unwrap();
+        assert_eq!(free_name(dir.path(), "a.pdf"), dir.path().join("a (3).pdf"));
+        std::fs::write(dir.path().join("noext"), b"1").unwrap();
+        assert_eq!(free_name(dir.path(), "noext"), dir.path().join("noext (2)"));
+    }
+
+    #[test]
+    fn a_refused_document_and_its_sidecar_move_to_errors_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = dir.path().join("cr.pdf");
+        let sidecar = dir.path().join("cr.json");
+        std::fs::write(&doc, b"%PDF").unwrap();
+        std::fs::write(&sidecar, b"{}").unwrap();
+        let candidate = Candidate {
+            root: dir.path().to_path_buf(),
+            path: doc.clone(),
+            subfolder: None,
+            first_seen: Instant::now(),
+        };
+        file_error(&candidate, Some(&sidecar), "le PDF est chiffré").unwrap();
+        assert!(!doc.exists() && !sidecar.exists());
+        let errors = dir.path().join(ERRORS_DIR);
+        assert_eq!(std::fs::read(errors.join("cr.pdf")).unwrap(), b"%PDF");
+        assert_eq!(std::fs::read(errors.join("cr.pdf.json")).unwrap(), b"{}");
+        let text = std::fs::read_to_string(errors.join("cr.pdf.error.txt")).unwrap();
+        assert!(text.contains("Raison : le PDF est chiffré."), "{text}");
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_size(20 * 1024 * 1024), "20.0 Mo");
+        assert_eq!(human_size(1500), "2 ko");
+    }
+}
