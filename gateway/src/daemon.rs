@@ -249,6 +249,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
 
+    let outbox_task = config.outbox.as_ref().map(|outbox| {
+        let intake = Arc::new(crate::outbox::intake::Intake {
+            settings: outbox.clone(),
+            queue: queue.clone(),
+            whitelist: whitelist.clone(),
+            mailbox: config.mssante.mailbox.clone(),
+            nil: config.mssante.nil.clone(),
+            card: loaded.card.clone(),
+            delivery_wake: wake.clone(),
+            contacts: Box::new(|_| None),
+        });
+        tokio::spawn(crate::outbox::watcher::run(intake, shutdown.clone()))
+    });
+
     let context = Arc::new(SmtpContext::from_config(
         &config, whitelist, server_tls, queue, wake,
     ));
@@ -331,6 +345,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = server.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
+    if let Some(task) = outbox_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     if let Some(task) = fetcher_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use facteur::config::{Config, LogFormat};
 use facteur::control::{ApiError, ControlClient};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "facteur",
@@ -52,6 +54,12 @@ enum Command {
     },
     /// The daemon's state: credential, delivery, queue, card (JSON).
     Status,
+    /// Document packaging (IHE XDM): build a message without sending it,
+    /// or check a package.
+    Xdm {
+        #[command(subcommand)]
+        command: cli::xdm::XdmCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +146,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Card { command } => card_command(&cli.config, command),
+        Command::Xdm { command } => cli::xdm::run(&cli.config, command),
         Command::Queue {
             command: QueueCommand::List { json },
         } => {

@@ -134,6 +134,8 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
 {o.get('imap', '')}
 
 {o.get('autoconfig', '')}
+
+{o.get('outbox', '')}
 """
         )
 

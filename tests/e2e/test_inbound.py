@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-METADATA = REPO / "gateway" / "src" / "inbound" / "testdata" / "METADATA.XML"
+METADATA = REPO / "gateway" / "src" / "xdm" / "testdata" / "METADATA.XML"
 KEYWORD = "$FacteurExported"
 
 

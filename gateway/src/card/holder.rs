@@ -1,11 +1,11 @@
 //! Who the card belongs to, read from its authentication certificate.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use x509_parser::der_parser::oid;
 use x509_parser::prelude::*;
 
 /// The holder as the certificate names them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     /// "GIVEN SURNAME", or the common name when those are absent.
     pub name: String,

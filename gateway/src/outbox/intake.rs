@@ -270,26 +270,8 @@ impl Intake {
     /// The author: settings first, the card's holder for what they leave
     /// out.
     pub fn author(&self) -> Author {
-        let configured = &self.settings.author;
         let holder = self.card.as_ref().and_then(|card| card.status().holder);
-        let non_empty = |s: &String| (!s.trim().is_empty()).then(|| s.clone());
-        Author {
-            national_id: configured
-                .national_id
-                .clone()
-                .or_else(|| holder.as_ref().and_then(|h| h.national_id.clone())),
-            family_name: non_empty(&configured.family_name)
-                .or_else(|| holder.as_ref().and_then(|h| h.surname.clone()))
-                .unwrap_or_default(),
-            given_name: non_empty(&configured.given_name)
-                .or_else(|| holder.as_ref().and_then(|h| h.given_name.clone()))
-                .unwrap_or_default(),
-            specialty: configured
-                .specialty
-                .clone()
-                .or_else(|| holder.as_ref().and_then(|h| h.profession.clone())),
-            institution: configured.institution.clone(),
-        }
+        self.settings.author.resolve(holder.as_ref())
     }
 
     /// A Message-ID derived from the document, its routing and its file's

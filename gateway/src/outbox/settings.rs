@@ -76,6 +76,31 @@ pub struct AuthorConfig {
     pub institution: Option<String>,
 }
 
+impl AuthorConfig {
+    /// The author: these settings first, the card's holder for what they
+    /// leave out.
+    pub fn resolve(&self, holder: Option<&crate::card::Holder>) -> crate::xdm::Author {
+        let non_empty = |s: &String| (!s.trim().is_empty()).then(|| s.clone());
+        crate::xdm::Author {
+            national_id: self
+                .national_id
+                .clone()
+                .or_else(|| holder.and_then(|h| h.national_id.clone())),
+            family_name: non_empty(&self.family_name)
+                .or_else(|| holder.and_then(|h| h.surname.clone()))
+                .unwrap_or_default(),
+            given_name: non_empty(&self.given_name)
+                .or_else(|| holder.and_then(|h| h.given_name.clone()))
+                .unwrap_or_default(),
+            specialty: self
+                .specialty
+                .clone()
+                .or_else(|| holder.and_then(|h| h.profession.clone())),
+            institution: self.institution.clone(),
+        }
+    }
+}
+
 /// Default codes. Each is `code`, and optionally `display` and `system`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,3 @@
+//! Command-line subcommands that are more than a control API call.
+
+pub mod xdm;
