@@ -17,6 +17,7 @@ pub mod imap;
 pub mod inbound;
 pub mod listener;
 pub mod logging;
+pub mod paper;
 pub mod queue;
 pub mod smtp;
 pub mod tls;
