@@ -334,6 +334,28 @@ fn leading_mm(size: f32) -> f32 {
     size * 1.25 * 25.4 / 72.0
 }
 
+/// The words of WinAnsi `text`, French punctuation kept with its word: no
+/// line starts with `»`, `:`, `;`, `!` or `?`, none ends with `«` (the
+/// space between stays an ordinary one, so the text reads and copies
+/// normally).
+fn glued_words(text: &[u8]) -> Vec<Vec<u8>> {
+    const OPENING: &[u8] = b"\xab"; // «
+    const CLOSING: &[&[u8]] = &[b"\xbb", b":", b";", b"!", b"?"];
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    let mut glue_next = false;
+    for word in text.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
+        match words.last_mut() {
+            Some(last) if glue_next || CLOSING.contains(&word) => {
+                last.push(b' ');
+                last.extend_from_slice(word);
+            }
+            _ => words.push(word.to_vec()),
+        }
+        glue_next = word == OPENING;
+    }
+    words
+}
+
 /// Encodes and wraps `text` to `width` points using the glyph widths; a
 /// word wider than the line is cut between characters.
 fn wrap(text: &str, face: Face, size: f32, width: f32) -> Vec<Vec<u8>> {
@@ -341,11 +363,8 @@ fn wrap(text: &str, face: Face, size: f32, width: f32) -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
     let mut current: Vec<u8> = Vec::new();
     let mut current_width = 0.0;
-    for word in winansi::encode(text).split(|b| *b == b' ') {
-        if word.is_empty() {
-            continue;
-        }
-        let mut word = word.to_vec();
+    for word in glued_words(&winansi::encode(text)) {
+        let mut word = word;
         loop {
             let w = winansi::width(&word, face, size);
             let extra = if current.is_empty() { 0.0 } else { space };
@@ -708,6 +727,14 @@ mod tests {
         }
         let joined: Vec<u8> = lines.join(&b' ');
         assert_eq!(joined, winansi::encode(text));
+        // French punctuation never starts or ends a line alone.
+        let text = "Objet de la demande : un bilan « cœur et foie » complet ; merci !";
+        for width in (60..300).step_by(7) {
+            for line in wrap(text, Face::Regular, 10.0, width as f32) {
+                assert!(!line.starts_with(b"\xbb") && !line.starts_with(b":"), "{line:?}");
+                assert!(!line.ends_with(b"\xab"), "{line:?}");
+            }
+        }
         // A word wider than the line is cut, not lost.
         let long = "x".repeat(100);
         let lines = wrap(&long, Face::Bold, 10.0, 50.0);
