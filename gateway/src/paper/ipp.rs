@@ -317,19 +317,39 @@ pub fn status_name(code: u16) -> &'static str {
     }
 }
 
+/// Pause before asking a busy printer again.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
 /// Sends `pdf` to `printer` as one job named `job_name`; returns the job
-/// id the printer gave (0 when it gave none). The whole exchange is bounded
-/// by `timeout`.
+/// id the printer gave (0 when it gave none). A printer answering that it
+/// is busy (many accept one job at a time) is asked again every 2 seconds;
+/// the whole, retries included, is bounded by `timeout`.
 pub async fn print(
     printer: &PrinterUri,
     job_name: &str,
     pdf: &[u8],
     timeout: Duration,
 ) -> Result<i32, IppError> {
-    match tokio::time::timeout(timeout, exchange(printer, job_name, pdf)).await {
+    let attempts = async {
+        loop {
+            match exchange(printer, job_name, pdf).await {
+                Err(IppError::Refused { code, .. }) if is_busy(code) => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                other => return other,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, attempts).await {
         Ok(result) => result,
         Err(_) => Err(IppError::Timeout(timeout.as_secs())),
     }
+}
+
+/// Statuses meaning "not now" rather than "never": service-unavailable,
+/// temporary-error, busy.
+fn is_busy(code: u16) -> bool {
+    matches!(code, 0x0502 | 0x0505 | 0x0507)
 }
 
 async fn exchange(printer: &PrinterUri, job_name: &str, pdf: &[u8]) -> Result<i32, IppError> {
