@@ -84,11 +84,22 @@ fn start_printer(dir: &Path) -> (Running, Running, u16, PathBuf) {
     let port = free_port();
     let printer = Running(
         Command::new("ippeveprinter")
-            .args(["-p", &port.to_string(), "-f", "application/pdf", "-k", "-r", "off"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-f",
+                "application/pdf",
+                "-k",
+                "-r",
+                "off",
+            ])
             .arg("-d")
             .arg(&spool)
             .arg("Facteur Test")
-            .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", bus.display()))
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", bus.display()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -105,7 +116,7 @@ fn start_printer(dir: &Path) -> (Running, Running, u16, PathBuf) {
 async fn paper_prints_on_a_real_ipp_printer() {
     if !installed("ippeveprinter") || !installed("dbus-daemon") {
         eprintln!(
-            "SKIPPED: ippeveprinter or dbus-daemon is not installed (apt-get install cups-ipp-utils dbus)"
+            "SKIPPED: ippeveprinter or dbus-daemon is not installed (apt-get install cups-ipp-utils dbus-daemon)"
         );
         return;
     }
@@ -124,7 +135,10 @@ async fn paper_prints_on_a_real_ipp_printer() {
     assert_eq!(outcome.print_error, None);
     let job = outcome.printed.expect("a job id");
     assert!(job > 0, "job id {job}");
-    assert_eq!(outcome.pdf_path, cfg.to_print_dir.join("CR écho DUPONT.pdf"));
+    assert_eq!(
+        outcome.pdf_path,
+        cfg.to_print_dir.join("CR écho DUPONT.pdf")
+    );
     let written = std::fs::read(&outcome.pdf_path).unwrap();
 
     // The job lands in the spool as "<job id>-<job name>.pdf" once received.
@@ -142,7 +156,11 @@ async fn paper_prints_on_a_real_ipp_printer() {
         {
             break path;
         }
-        assert!(Instant::now() < deadline, "no job file in {}", spool.display());
+        assert!(
+            Instant::now() < deadline,
+            "no job file in {}",
+            spool.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(std::fs::read(&spooled).unwrap(), written);
@@ -158,7 +176,10 @@ async fn paper_prints_on_a_real_ipp_printer() {
     let again = send_on_paper(&cfg, letter(&head, &to), &document, "CR écho DUPONT")
         .await
         .unwrap();
-    assert_eq!(again.pdf_path, cfg.to_print_dir.join("CR écho DUPONT-2.pdf"));
+    assert_eq!(
+        again.pdf_path,
+        cfg.to_print_dir.join("CR écho DUPONT-2.pdf")
+    );
     assert!(again.printed.is_some_and(|j| j > job), "{again:?}");
 }
 
@@ -167,7 +188,10 @@ async fn paper_printer_unreachable_keeps_the_pdf() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bound, then closed.
     let port = free_port();
-    let cfg = config(dir.path(), Some(format!("ipp://127.0.0.1:{port}/ipp/print")));
+    let cfg = config(
+        dir.path(),
+        Some(format!("ipp://127.0.0.1:{port}/ipp/print")),
+    );
     let (head, to) = (letterhead(), recipient());
     let outcome = send_on_paper(&cfg, letter(&head, &to), &sample_pdf(1, None), "../../cr")
         .await
@@ -184,7 +208,10 @@ async fn paper_printer_unreachable_keeps_the_pdf() {
     let err = send_on_paper(&cfg, letter(&head, &to), b"garbage", "bad")
         .await
         .unwrap_err();
-    assert!(matches!(err, facteur::paper::PaperError::Unreadable(_)), "{err}");
+    assert!(
+        matches!(err, facteur::paper::PaperError::Unreadable(_)),
+        "{err}"
+    );
     assert!(!cfg.to_print_dir.join("bad.pdf").exists());
     assert_eq!(std::fs::read_dir(&cfg.to_print_dir).unwrap().count(), 1);
 }

@@ -310,10 +310,12 @@ pub fn status_name(code: u16) -> &'static str {
         0x0507 => "server-error-busy",
         0x0508 => "server-error-job-canceled",
         0x0509 => "server-error-multiple-document-jobs-not-supported",
-        0x0000..=0x00FF => "successful",
-        0x0400..=0x04FF => "client-error",
-        0x0500..=0x05FF => "server-error",
-        _ => "unknown-status",
+        _ => match code >> 8 {
+            0x00 => "successful",
+            0x04 => "client-error",
+            0x05 => "server-error",
+            _ => "unknown-status",
+        },
     }
 }
 

@@ -731,7 +731,10 @@ mod tests {
         let text = "Objet de la demande : un bilan « cœur et foie » complet ; merci !";
         for width in (60..300).step_by(7) {
             for line in wrap(text, Face::Regular, 10.0, width as f32) {
-                assert!(!line.starts_with(b"\xbb") && !line.starts_with(b":"), "{line:?}");
+                assert!(
+                    !line.starts_with(b"\xbb") && !line.starts_with(b":"),
+                    "{line:?}"
+                );
                 assert!(!line.ends_with(b"\xab"), "{line:?}");
             }
         }
