@@ -57,6 +57,9 @@ pub struct Config {
     /// Folders of documents to send; absent: none.
     #[serde(default)]
     pub outbox: Option<crate::outbox::settings::OutboxConfig>,
+    /// Paper letters for correspondents not on MSSanté; absent: none.
+    #[serde(default)]
+    pub paper: Option<PaperConfig>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -435,6 +438,56 @@ fn default_max_xdm_entries() -> usize {
     1000
 }
 
+/// Documents for correspondents not on MSSanté: a cover letter and the
+/// document in one print-ready PDF, written to a folder and optionally sent
+/// to a network printer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperConfig {
+    /// Where print-ready PDFs are written; `data_dir/to-print` when not set
+    /// (filled in at load, so never empty afterwards).
+    #[serde(default)]
+    pub to_print_dir: PathBuf,
+    /// Letterhead: the practice's name, first line, in bold.
+    pub practice_name: String,
+    /// "Dr Jeanne DUPONT": in the letterhead and as the signature.
+    pub practitioner: String,
+    #[serde(default)]
+    pub specialty: Option<String>,
+    /// Street lines of the practice's address.
+    #[serde(default)]
+    pub address_lines: Vec<String>,
+    pub postcode: String,
+    /// Also the place in "Niort, le 23 novembre 2026".
+    pub town: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The address printed for replies; `mssante.mailbox` when not set
+    /// (filled in at load).
+    #[serde(default)]
+    pub email: String,
+    /// The practitioner's RPPS number, printed when set.
+    #[serde(default)]
+    pub rpps: Option<String>,
+    /// IPP printer, `ipp://host[:port]/ipp/print`; none: the PDFs are only
+    /// written to `to_print_dir`.
+    #[serde(default)]
+    pub printer: Option<String>,
+    /// Seconds the whole exchange with the printer may take.
+    #[serde(default = "default_printer_timeout")]
+    pub printer_timeout: u64,
+}
+
+fn default_printer_timeout() -> u64 {
+    60
+}
+
+impl PaperConfig {
+    pub fn printer_timeout(&self) -> Duration {
+        Duration::from_secs(self.printer_timeout)
+    }
+}
+
 /// The local control API (HTTP+JSON over a Unix socket).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -598,6 +651,16 @@ impl Config {
         if let Some(outbox) = self.outbox.as_mut() {
             outbox.folders.iter_mut().for_each(fix);
         }
+        if let Some(paper) = self.paper.as_mut() {
+            if paper.to_print_dir.as_os_str().is_empty() {
+                paper.to_print_dir = self.data_dir.join("to-print");
+            } else {
+                fix(&mut paper.to_print_dir);
+            }
+            if paper.email.is_empty() {
+                paper.email = self.mssante.mailbox.clone();
+            }
+        }
         match &mut self.credential {
             CredentialConfig::Card { intermediates, .. } => {
                 if let Some(p) = intermediates.as_mut() {
@@ -738,6 +801,9 @@ impl Config {
                 "the operator's IMAP server is needed by [inbound] and [imap]",
             ));
         }
+        if let Some(paper) = &self.paper {
+            self.validate_paper(paper)?;
+        }
         match &self.credential {
             CredentialConfig::Card {
                 expiry_warning_days,
@@ -769,6 +835,52 @@ impl Config {
                     ));
                 }
             },
+        }
+        Ok(())
+    }
+
+    fn validate_paper(&self, paper: &PaperConfig) -> Result<(), ConfigError> {
+        let single_line = |text: &str| !text.contains(|c: char| c.is_control());
+        for (key, value) in [
+            ("paper.practice_name", paper.practice_name.as_str()),
+            ("paper.practitioner", paper.practitioner.as_str()),
+            ("paper.postcode", paper.postcode.as_str()),
+            ("paper.town", paper.town.as_str()),
+        ] {
+            if value.trim().is_empty() || !single_line(value) {
+                return Err(self.invalid(key, "must be a non-empty single line"));
+            }
+        }
+        for (key, value) in [
+            ("paper.specialty", paper.specialty.as_deref()),
+            ("paper.phone", paper.phone.as_deref()),
+            ("paper.rpps", paper.rpps.as_deref()),
+        ] {
+            if value.is_some_and(|v| !single_line(v)) {
+                return Err(self.invalid(key, "must be a single line"));
+            }
+        }
+        if paper.address_lines.iter().any(|l| !single_line(l)) {
+            return Err(self.invalid("paper.address_lines", "each line must be a single line"));
+        }
+        if paper.address_lines.len() > 4 {
+            return Err(self.invalid("paper.address_lines", "at most 4 lines"));
+        }
+        if crate::address::Address::parse(&paper.email).is_none() {
+            return Err(self.invalid("paper.email", "not an e-mail address"));
+        }
+        if let Some(rpps) = &paper.rpps
+            && !(rpps.len() == 11 && rpps.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(self.invalid("paper.rpps", "an RPPS number has 11 digits"));
+        }
+        if let Some(printer) = &paper.printer
+            && let Err(e) = crate::paper::ipp::PrinterUri::parse(printer)
+        {
+            return Err(self.invalid("paper.printer", e.to_string()));
+        }
+        if paper.printer_timeout == 0 {
+            return Err(self.invalid("paper.printer_timeout", "must be greater than 0"));
         }
         Ok(())
     }
@@ -877,6 +989,52 @@ key = "key.pem"
             .unwrap_err()
             .to_string();
         assert!(err.contains("mssante.mailbox"), "{err}");
+    }
+
+    #[test]
+    fn paper_section_defaults_and_errors() {
+        let paper = "[paper]\npractice_name = \"Cabinet\"\npractitioner = \"Dr Jeanne DUPONT\"\npostcode = \"79000\"\ntown = \"Niort\"\n";
+        let config = Config::parse(
+            Path::new("/etc/facteur/f.toml"),
+            &format!("{}{paper}", sample()),
+        )
+        .unwrap();
+        let p = config.paper.unwrap();
+        assert_eq!(p.to_print_dir, Path::new("/etc/facteur/data/to-print"));
+        assert_eq!(p.email, "cabinet@test.mssante.fr");
+        assert_eq!(p.printer_timeout, 60);
+
+        for (extra, key) in [
+            ("printer = \"http://x/ipp\"", "paper.printer"),
+            ("printer = \"ipps://x/ipp/print\"", "paper.printer"),
+            ("rpps = \"123\"", "paper.rpps"),
+            ("printer_timeout = 0", "paper.printer_timeout"),
+            ("email = \"nope\"", "paper.email"),
+        ] {
+            let text = format!("{}{paper}{extra}\n", sample());
+            let err = Config::parse(Path::new("/x/f.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("key `{key}`")), "{err}");
+        }
+        let text = format!(
+            "{}{}",
+            sample(),
+            paper.replace("town = \"Niort\"", "town = \" \"")
+        );
+        let err = Config::parse(Path::new("/x/f.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key `paper.town`"), "{err}");
+        let text = format!(
+            "{}{paper}to_print_dir = \"papier\"\nprinter = \"ipp://192.168.1.20/ipp/print\"\n",
+            sample()
+        );
+        let p = Config::parse(Path::new("/etc/facteur/f.toml"), &text)
+            .unwrap()
+            .paper
+            .unwrap();
+        assert_eq!(p.to_print_dir, Path::new("/etc/facteur/papier"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod inbound;
 pub mod listener;
 pub mod logging;
 pub mod outbox;
+pub mod paper;
 pub mod queue;
 pub mod smtp;
 pub mod tls;

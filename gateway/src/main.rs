@@ -60,6 +60,24 @@ enum Command {
         #[command(subcommand)]
         command: cli::xdm::XdmCommand,
     },
+    /// Letters sent on paper (reads the queue database directly).
+    Paper {
+        #[command(subcommand)]
+        command: PaperCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaperCommand {
+    /// Correspondents reached on paper in a month, the most frequent first.
+    Summary {
+        /// The month, `YYYY-MM` (UTC); the previous month by default.
+        #[arg(long)]
+        month: Option<String>,
+        /// Also write the summary as CSV (semicolons, UTF-8 with BOM).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +165,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Card { command } => card_command(&cli.config, command),
         Command::Xdm { command } => cli::xdm::run(&cli.config, command),
+        Command::Paper {
+            command: PaperCommand::Summary { month, csv },
+        } => paper_summary(&cli.config, month.as_deref(), csv.as_deref()),
         Command::Queue {
             command: QueueCommand::List { json },
         } => {
@@ -173,6 +194,40 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn paper_summary(
+    config_path: &std::path::Path,
+    month: Option<&str>,
+    csv: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use facteur::paper::summary;
+    let config = Config::load(config_path)?;
+    let (year, month) = match month {
+        Some(text) => summary::parse_month(text)
+            .with_context(|| format!("`{text}`: expected a month as YYYY-MM"))?,
+        None => summary::previous_month(time::OffsetDateTime::now_utc().date()),
+    };
+    let tracking = facteur::queue::tracking::Tracking::open(&config.queue_dir())?;
+    let rows = tracking.paper_summary(year, month)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{year:04}-{month:02}: {} correspondent(s) reached on paper",
+        rows.len()
+    )?;
+    for row in &rows {
+        writeln!(
+            out,
+            "{:>4}  {}  ({})",
+            row.count, row.correspondent, row.address
+        )?;
+    }
+    if let Some(path) = csv {
+        summary::write_summary_csv(&rows, path)?;
+        writeln!(out, "written to {}", path.display())?;
+    }
+    Ok(())
 }
 
 /// Runs one control API exchange with the daemon of `config_path`.

@@ -14,10 +14,14 @@
 #   pcscd, vsmartcard-vpcd, pcsc-tools      the card reader stack with a virtual reader
 #   libpcsclite-dev, pkg-config             building the PC/SC client (pcsc crate)
 #   netcat-openbsd                          talking to the card simulator in the demo
+#   cups-ipp-utils, dbus-daemon             a real IPP printer (ippeveprinter) for the paper tests,
+#                                             and the private D-Bus it needs to start
+#   poppler-utils, qpdf                     reading, rendering and encrypting PDFs in the paper tests
 set -euo pipefail
 
 packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
-    stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd)
+    stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd
+    cups-ipp-utils dbus-daemon poppler-utils qpdf)
 
 # One dpkg-query for all (fast enough to run before every test run): a
 # package is present when its status reads "ii".

@@ -6,6 +6,11 @@
 //! its own: the delivery writer thread stays dedicated to the queue, and
 //! SQLite's WAL lets both write in turn. A final state (read, failed,
 //! no answer) is never changed, so each recipient ends in exactly one.
+//!
+//! Correspondents not on MSSanté get the document on paper
+//! ([`crate::paper`]): their row is in state "paper", final from the start,
+//! and table `paper_sent` keeps what the monthly summary of correspondents
+//! still reached on paper is made from.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,7 +25,8 @@ use crate::inbound::receipts::ReportEvent;
 pub struct TrackEntry {
     pub message_id: String,
     pub recipient: String,
-    /// "sent", "delivered", "read", "failed" or "no_answer".
+    /// "sent", "delivered", "read", "failed", "no_answer", or "paper"
+    /// (sent on paper).
     pub state: String,
     pub receipt_requested: bool,
     pub detail: Option<String>,
@@ -51,7 +57,17 @@ impl Tracking {
                  sent_at INTEGER NOT NULL,
                  updated_at INTEGER NOT NULL,
                  PRIMARY KEY (message_id, recipient)
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS paper_sent (
+                 message_key TEXT NOT NULL,
+                 correspondent_key TEXT NOT NULL,
+                 correspondent_label TEXT NOT NULL,
+                 postal TEXT NOT NULL,
+                 title TEXT NOT NULL,
+                 sent_at INTEGER NOT NULL,
+                 PRIMARY KEY (message_key, correspondent_key)
+             );
+             CREATE INDEX IF NOT EXISTS paper_sent_at ON paper_sent (sent_at);",
         )?;
         Ok(Tracking {
             conn: Mutex::new(conn),
@@ -149,6 +165,76 @@ impl Tracking {
         })
     }
 
+    /// The document `message_key` went to `correspondent_key` on paper
+    /// (printed or put in the folder to print): a tracking row in state
+    /// "paper" and a line of the paper log, in one transaction. Recording
+    /// the same message and correspondent again changes nothing.
+    pub fn record_paper(&self, sent: &PaperSent<'_>) -> Result<(), QueueError> {
+        let key = sent.correspondent_key.to_lowercase();
+        self.with(|c| {
+            let tx =
+                rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO tracking
+                 (message_id, recipient, receipt_requested, state, detail, sent_at, updated_at)
+                 VALUES (?1, ?2, 0, 'paper', ?3, ?4, ?4)",
+                params![sent.message_key, key, sent.postal, sent.at],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO paper_sent
+                 (message_key, correspondent_key, correspondent_label, postal, title, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    sent.message_key,
+                    key,
+                    sent.correspondent_label,
+                    sent.postal,
+                    sent.title,
+                    sent.at
+                ],
+            )?;
+            tx.commit()
+        })
+    }
+
+    /// Correspondents sent something on paper in `[from, to)` (Unix
+    /// seconds), the most frequent first (then the most recent), with the
+    /// name and address of their latest letter.
+    pub fn paper_summary_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<PaperSummaryRow>, QueueError> {
+        self.with(|c| {
+            // SQLite takes the bare columns of an aggregate query with
+            // MAX() from the row holding the maximum: the latest letter.
+            let mut stmt = c.prepare(
+                "SELECT correspondent_key, correspondent_label, postal,
+                        COUNT(*) AS n, MAX(sent_at) AS last
+                 FROM paper_sent WHERE sent_at >= ?1 AND sent_at < ?2
+                 GROUP BY correspondent_key
+                 ORDER BY n DESC, last DESC, correspondent_key",
+            )?;
+            let rows = stmt.query_map(params![from, to], |r| {
+                Ok(PaperSummaryRow {
+                    key: r.get(0)?,
+                    correspondent: r.get(1)?,
+                    address: r.get(2)?,
+                    count: r.get(3)?,
+                    last_at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// [`Self::paper_summary_between`] for one calendar month (UTC).
+    pub fn paper_summary(&self, year: i32, month: u8) -> Result<Vec<PaperSummaryRow>, QueueError> {
+        let (from, to) = month_bounds(year, month)
+            .ok_or_else(|| QueueError::Corrupt(format!("{year}-{month:02} is not a month")))?;
+        self.paper_summary_between(from, to)
+    }
+
     pub fn list(&self) -> Result<Vec<TrackEntry>, QueueError> {
         self.with(|c| {
             let mut stmt = c.prepare(
@@ -159,6 +245,48 @@ impl Tracking {
             rows.collect()
         })
     }
+}
+
+/// One document sent on paper to one correspondent.
+#[derive(Debug, Clone)]
+pub struct PaperSent<'a> {
+    /// The document's key (the same as the message id had it been mailed).
+    pub message_key: &'a str,
+    /// Stable key of the correspondent in the address book (RPPS number,
+    /// or a directory id); compared without case.
+    pub correspondent_key: &'a str,
+    /// "Dr Paul MARTIN", as the summary shows it.
+    pub correspondent_label: &'a str,
+    /// The postal address on one line.
+    pub postal: &'a str,
+    pub title: &'a str,
+    pub at: i64,
+}
+
+/// One correspondent in the paper summary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaperSummaryRow {
+    pub key: String,
+    pub correspondent: String,
+    pub address: String,
+    pub count: u64,
+    /// Unix seconds of the latest letter.
+    pub last_at: i64,
+}
+
+/// `[first second of the month, first second of the next)`, UTC.
+pub fn month_bounds(year: i32, month: u8) -> Option<(i64, i64)> {
+    let month = time::Month::try_from(month).ok()?;
+    let first = time::Date::from_calendar_date(year, month, 1).ok()?;
+    let next = match month {
+        time::Month::December => {
+            time::Date::from_calendar_date(year.checked_add(1)?, time::Month::January, 1)
+        }
+        _ => time::Date::from_calendar_date(year, month.next(), 1),
+    }
+    .ok()?;
+    let start = |d: time::Date| d.midnight().assume_utc().unix_timestamp();
+    Some((start(first), start(next)))
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrackEntry> {
@@ -229,6 +357,58 @@ mod tests {
             0
         );
         assert_eq!(state(&t, "b@x.fr"), "no_answer");
+    }
+
+    #[test]
+    fn paper_rows_are_final_and_summarised() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tracking::open(dir.path()).unwrap();
+        let (nov, dec) = month_bounds(2026, 11).unwrap();
+        assert_eq!(month_bounds(2026, 12).unwrap().0, dec);
+        assert_eq!(
+            month_bounds(2026, 12).unwrap().1,
+            month_bounds(2027, 1).unwrap().0
+        );
+        assert!(month_bounds(2026, 13).is_none());
+        let send = |message: &str, who: &str, label: &str, postal: &str, at: i64| {
+            t.record_paper(&PaperSent {
+                message_key: message,
+                correspondent_key: who,
+                correspondent_label: label,
+                postal,
+                title: "Compte rendu",
+                at,
+            })
+            .unwrap();
+        };
+        send("d1", "RPPS-1", "Dr A", "1 rue A, 79000 NIORT", nov + 10);
+        send("d1", "rpps-1", "Dr A", "1 rue A, 79000 NIORT", nov + 11); // again: ignored
+        send("d2", "rpps-2", "Dr B", "2 rue B, 79000 NIORT", nov + 20);
+        send(
+            "d3",
+            "rpps-2",
+            "Dr B",
+            "3 rue B (moved), 79000 NIORT",
+            nov + 30,
+        );
+        send("d4", "rpps-3", "Dr C", "4 rue C", nov + 40);
+        send("d5", "rpps-1", "Dr A", "1 rue A", dec + 5); // next month
+
+        let rows = t.paper_summary(2026, 11).unwrap();
+        let summary: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.count)).collect();
+        assert_eq!(summary, [("rpps-2", 2), ("rpps-3", 1), ("rpps-1", 1)]);
+        assert_eq!(rows[0].address, "3 rue B (moved), 79000 NIORT");
+        assert_eq!(rows[0].last_at, nov + 30);
+        assert_eq!(t.paper_summary(2026, 12).unwrap().len(), 1);
+        assert!(t.paper_summary(2026, 10).unwrap().is_empty());
+
+        // "paper" is final: no report moves it.
+        assert_eq!(
+            t.apply("d2", None, &ReportEvent::Read, nov + 50).unwrap(),
+            0
+        );
+        assert_eq!(state(&t, "rpps-3"), "paper");
+        assert_eq!(t.list().unwrap().len(), 5);
     }
 
     #[test]
