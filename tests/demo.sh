@@ -5,7 +5,7 @@
 # in front of them, on loopback. The card is unlocked with `facteur card
 # unlock`, as the practitioner would.
 # Prints one line
-#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS imap=HOST:PORT import_dir=PATH
+#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS imap=HOST:PORT import_dir=PATH outbox_dir=PATH
 # then runs until Ctrl-C or SIGTERM, and stops everything it started.
 set -euo pipefail
 
@@ -118,6 +118,24 @@ import_dir = "$work/import"
 
 [imap]
 listen = ["127.0.0.1:$imap_port"]
+
+# Drop a PDF (with <name>.json, or named <address>__<title>.pdf, or in a
+# correspondent's folder) here to send it as an MSSanté document.
+[outbox]
+folders = ["$work/outbox"]
+
+[outbox.author]
+institution = "Cabinet médical de démonstration"
+
+[paper]
+to_print_dir = "$work/to-print"
+practice_name = "Cabinet médical de démonstration"
+practitioner = "Dr Jeanne DUPONT"
+specialty = "Médecine générale"
+address_lines = ["12 rue des Lilas"]
+postcode = "79000"
+town = "Niort"
+phone = "05 49 00 00 00"
 TOML
 
 "$facteur" --config "$config" run &
@@ -137,5 +155,5 @@ done
 echo "$card_pin" | "$facteur" --config "$config" card unlock >&2
 "$facteur" --config "$config" card status >&2
 
-echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO imap=127.0.0.1:$imap_port import_dir=$work/import"
+echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO imap=127.0.0.1:$imap_port import_dir=$work/import outbox_dir=$work/outbox"
 wait "$facteur_pid"

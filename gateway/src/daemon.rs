@@ -259,8 +259,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             card: loaded.card.clone(),
             delivery_wake: wake.clone(),
             contacts: Box::new(|_| None),
+            paper: config.paper.clone(),
+            tracking: tracking.clone(),
         });
         tokio::spawn(crate::outbox::watcher::run(intake, shutdown.clone()))
+    });
+
+    let paper_summary_task = config.paper.clone().map(|paper| {
+        tokio::spawn(crate::paper::summary::run_monthly(
+            tracking.clone(),
+            paper,
+            shutdown.clone(),
+        ))
     });
 
     let context = Arc::new(SmtpContext::from_config(
@@ -345,6 +355,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = server.await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), delivery_task).await;
+    if let Some(task) = paper_summary_task {
+        let _ = task.await;
+    }
     if let Some(task) = outbox_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -45,10 +46,19 @@ family_name = "DUPONT"
 given_name = "Jeanne"
 specialty = "Médecin généraliste"
 institution = "Cabinet du Dr Dupont"
+
+[paper]
+to_print_dir = "{tmp_path / 'to-print'}"
+practice_name = "Cabinet du Dr Dupont"
+practitioner = "Dr Jeanne DUPONT"
+address_lines = ["12 rue des Lilas"]
+postcode = "79000"
+town = "Niort"
 """,
             **overrides,
         ).start()
         f.outbox = outbox
+        f.to_print = tmp_path / "to-print"
         return f
 
     return make
@@ -300,3 +310,37 @@ def test_xdm_build_and_check_from_the_command_line(outbox_facteur, tmp_path):
     refused = f.cli("xdm", "build", "--document", str(document), "--to", "ami@gmail.com", "--out", str(out))
     assert refused.returncode != 0
     assert "trust space" in refused.stderr
+
+
+def pdftotext(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_correspondent_without_mssante_gets_a_print_ready_letter(outbox_facteur, operator, tmp_path):
+    f = outbox_facteur()
+    marker = uuid.uuid4().hex[:10]
+    pdf = make_pdf(f"Resultats {marker}", pages=2)
+    sidecar = sidecar_for(
+        marker,
+        to=[],
+        paper=[{"name": "Dr Paul MARTIN", "lines": ["Cabinet de cardiologie", "3 avenue de Paris"], "postcode": "17000", "town": "La Rochelle"}],
+    )
+    drop(f.outbox, f"papier-{marker}.pdf", pdf, sidecar)
+    letters = wait_for(lambda: list(f.to_print.glob("*.pdf")), what="the letter in to-print/")
+    assert len(letters) == 1
+    info = subprocess.run(["pdfinfo", str(letters[0])], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Pages:\s+3$", info, re.M), info
+    text = pdftotext(letters[0])
+    for expected in ["Dr Paul MARTIN", "3 avenue de Paris", "17000 LA ROCHELLE", f"CR échographie {marker}", f"Resultats {marker} - page 2"]:
+        assert expected in text, (expected, text)
+    rendered = subprocess.run(["pdftoppm", "-r", "30", "-png", str(letters[0]), str(tmp_path / "page")], capture_output=True)
+    assert rendered.returncode == 0, rendered.stderr
+    assert len(list(tmp_path.glob("page*.png"))) == 3
+    wait_for(lambda: (f.outbox / "sent" / f"papier-{marker}.pdf").exists(), what="the move to sent/")
+    tracked = [t for t in f.api("GET", "/v1/tracking")[1]["recipients"] if t["state"] == "paper"]
+    assert len(tracked) == 1, tracked
+    assert "LA ROCHELLE" in (tracked[0]["detail"] or ""), tracked
+    summary = f.cli("paper", "summary", "--month", time.strftime("%Y-%m", time.gmtime()))
+    assert summary.returncode == 0, summary.stderr
+    assert "Dr Paul MARTIN" in summary.stdout
+    assert not messages_with(operator, DEMO_TO, marker.encode())

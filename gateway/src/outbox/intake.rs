@@ -15,6 +15,9 @@ use super::routing::{FolderContact, Route, route};
 use super::settings::{AfterSend, OutboxConfig};
 use super::sidecar::Sidecar;
 use crate::card::CardService;
+use crate::config::PaperConfig;
+use crate::paper::{CoverLetter, Letterhead, PaperError, PostalAddress};
+use crate::queue::tracking::{PaperSent, Tracking};
 use crate::queue::{Envelope, Queue, QueueId};
 use crate::whitelist::Whitelist;
 use crate::xdm::Author;
@@ -60,6 +63,9 @@ pub struct Intake {
     pub delivery_wake: Arc<Notify>,
     /// Finds the correspondent of a subfolder.
     pub contacts: Box<dyn Fn(&str) -> Option<FolderContact> + Send + Sync>,
+    /// Paper letters; `None` when the practice has not set them up.
+    pub paper: Option<PaperConfig>,
+    pub tracking: Arc<Tracking>,
 }
 
 impl Intake {
@@ -135,6 +141,24 @@ impl Intake {
             }
             PdfState::Refused(reason) => return Err((reason, None)),
         }
+        let inspected = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || crate::paper::inspect_pdf(&bytes)).await
+        };
+        match inspected {
+            Ok(Ok(info)) if info.encrypted => {
+                return Err((
+                    "le PDF est protégé par un mot de passe ou chiffré : enregistrez-le sans protection".into(),
+                    None,
+                ));
+            }
+            Ok(Ok(info)) if info.pages == 0 => {
+                return Err(("le PDF ne contient aucune page".into(), None));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err((pdf_problem(&e), None)),
+            Err(_) => return Err(("le PDF n'a pas pu être examiné".into(), None)),
+        }
 
         let contact = candidate
             .subfolder
@@ -187,32 +211,120 @@ impl Intake {
                     .join(", ")
             )));
         }
-        if !sidecar.paper.is_empty() {
-            return Err(refuse(
-                "l'envoi papier n'est pas disponible sur cette boîte".into(),
-            ));
-        }
+        let paper = match (&self.paper, sidecar.paper.is_empty()) {
+            (_, true) => None,
+            (Some(paper), false) => Some(paper),
+            (None, false) => {
+                return Err(refuse(
+                    "ce correspondant n'a pas d'adresse MSSanté et l'envoi papier n'est pas configuré sur cette boîte (réglages « papier »)".into(),
+                ));
+            }
+        };
 
         let message_id = self.message_id(candidate, &bytes, sidecar_path.as_deref(), &before);
-        let queue_id = match self.queue.find_message_id(&message_id).await {
-            Ok(Some(id)) => {
-                tracing::info!(queue_id = %id.as_str(), "already queued before a restart; filing it");
-                id
-            }
-            Ok(None) => self
-                .enqueue(candidate, &bytes, &sidecar, &message_id, &before)
-                .await
-                .map_err(refuse)?,
-            Err(e) => return Err(refuse(format!("la file d'envoi est indisponible ({e})"))),
-        };
-        self.delivery_wake.notify_one();
-        if let Err(e) = file_sent(candidate, sidecar_path.as_deref(), self.settings.after_send) {
-            tracing::error!(error = %e, "queued, but could not be moved to sent/");
+        let mut queue_id = None;
+        if !sidecar.to.is_empty() {
+            let id = match self.queue.find_message_id(&message_id).await {
+                Ok(Some(id)) => {
+                    tracing::info!(queue_id = %id.as_str(), "already queued before a restart; filing it");
+                    id
+                }
+                Ok(None) => self
+                    .enqueue(candidate, &bytes, &sidecar, &message_id, &before)
+                    .await
+                    .map_err(refuse)?,
+                Err(e) => return Err(refuse(format!("la file d'envoi est indisponible ({e})"))),
+            };
+            self.delivery_wake.notify_one();
+            tracing::info!(queue_id = %id.as_str(), recipients = sidecar.to.len(), "document queued");
+            queue_id = Some(id.as_str().to_string());
         }
-        tracing::info!(queue_id = %queue_id.as_str(), recipients = sidecar.to.len(), "document queued");
+        if let Some(paper) = paper {
+            // Mail already queued is not undone when paper fails: the
+            // document then goes to errors/ saying which part is missing.
+            let done = if queue_id.is_some() {
+                " (l'envoi MSSanté, lui, est parti)"
+            } else {
+                ""
+            };
+            self.send_on_paper(paper, candidate, &bytes, &sidecar, &message_id)
+                .await
+                .map_err(|e| refuse(format!("{e}{done}")))?;
+        }
+        if let Err(e) = file_sent(candidate, sidecar_path.as_deref(), self.settings.after_send) {
+            tracing::error!(error = %e, "taken, but could not be moved to sent/");
+        }
         Ok(Taken::Sent {
-            queue_id: queue_id.as_str().to_string(),
+            queue_id: queue_id.unwrap_or_else(|| "paper".into()),
         })
+    }
+
+    /// One print-ready letter per postal recipient, each recorded in
+    /// tracking as sent on paper.
+    async fn send_on_paper(
+        &self,
+        config: &PaperConfig,
+        candidate: &Candidate,
+        pdf: &[u8],
+        sidecar: &Sidecar,
+        message_id: &str,
+    ) -> Result<(), String> {
+        let letterhead = Letterhead::from_config(config);
+        let name = file_name(&candidate.path);
+        let title = super::document::title_of(sidecar, &name);
+        let patient = sidecar.patient.as_ref().map(|p| {
+            let given = p.given_names.first().map(String::as_str).unwrap_or("");
+            let born = p
+                .birth_date
+                .map(|d| format!(", né(e) le {}", crate::xdm::french_date(d)))
+                .unwrap_or_default();
+            format!("{} {given}{born}", p.family_name.to_uppercase())
+                .replace("  ", " ")
+                .trim()
+                .to_string()
+        });
+        for recipient in &sidecar.paper {
+            let address = PostalAddress {
+                name_line: recipient.name.clone(),
+                lines: recipient.lines.clone(),
+                postcode: recipient.postcode.clone(),
+                town: recipient.town.clone(),
+                country: recipient.country.clone(),
+            };
+            let key = format!("{}|{}", recipient.name, recipient.postcode).to_lowercase();
+            match self.tracking.paper_recorded(message_id, &key) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Err(format!("le suivi des courriers papier est indisponible ({e})")),
+            }
+            let letter = CoverLetter {
+                letterhead: &letterhead,
+                recipient: &address,
+                title: &title,
+                patient: patient.as_deref(),
+                body: None,
+                date: time::OffsetDateTime::now_utc().date(),
+            };
+            let stem = format!("{title} - {}", recipient.name);
+            let outcome = crate::paper::send_on_paper(config, letter, pdf, &stem)
+                .await
+                .map_err(|e| format!("le courrier papier pour {} n'a pas pu être préparé : {}", recipient.name, pdf_problem(&e)))?;
+            if let Some(error) = &outcome.print_error {
+                tracing::warn!(error = %error, "paper letter written but not printed");
+            }
+            let postal = address.one_line();
+            self.tracking
+                .record_paper(&PaperSent {
+                    message_key: message_id,
+                    correspondent_key: &key,
+                    correspondent_label: &recipient.name,
+                    postal: &postal,
+                    title: &title,
+                    at: crate::queue::now_unix(),
+                })
+                .map_err(|e| format!("le courrier papier est prêt mais n'a pas pu être noté dans le suivi ({e})"))?;
+        }
+        Ok(())
     }
 
     async fn enqueue(
@@ -304,6 +416,19 @@ impl Intake {
             .rsplit_once('@')
             .map_or("facteur.local", |(_, d)| d);
         format!("{hex}.document@{domain}")
+    }
+}
+
+/// A paper/PDF problem in the words of the practice.
+fn pdf_problem(error: &PaperError) -> String {
+    match error {
+        PaperError::Encrypted => {
+            "le PDF est protégé par un mot de passe ou chiffré : enregistrez-le sans protection".into()
+        }
+        PaperError::Unreadable(why) => format!("le PDF est endommagé ou illisible ({why})"),
+        PaperError::NoPages => "le PDF ne contient aucune page".into(),
+        PaperError::Address(why) => format!("l'adresse postale ne convient pas ({why})"),
+        other => other.to_string(),
     }
 }
 

@@ -133,6 +133,34 @@ pub fn write_monthly_summary(
     Ok((path, rows.len()))
 }
 
+/// Writes last month's summary when it is missing, now and then every
+/// hour, until `shutdown`: a box switched off on the first of the month
+/// still writes it when it comes back.
+pub async fn run_monthly(
+    tracking: std::sync::Arc<Tracking>,
+    config: PaperConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let (year, month) = previous_month(time::OffsetDateTime::now_utc().date());
+        if !summary_path(&config, year, month).exists() {
+            let tracking = tracking.clone();
+            let config = config.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                write_monthly_summary(&tracking, &config, year, month)
+            })
+            .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, "paper summary not written; will try again");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

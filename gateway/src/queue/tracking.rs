@@ -197,6 +197,23 @@ impl Tracking {
         })
     }
 
+    /// True when `message_key` was already recorded as sent on paper to
+    /// `correspondent_key` (so a restart does not print it twice).
+    pub fn paper_recorded(
+        &self,
+        message_key: &str,
+        correspondent_key: &str,
+    ) -> Result<bool, QueueError> {
+        let key = correspondent_key.to_lowercase();
+        self.with(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM paper_sent WHERE message_key = ?1 AND correspondent_key = ?2)",
+                params![message_key, key],
+                |row| row.get(0),
+            )
+        })
+    }
+
     /// Correspondents sent something on paper in `[from, to)` (Unix
     /// seconds), the most frequent first (then the most recent), with the
     /// name and address of their latest letter.
