@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use facteur::config::{Config, LogFormat};
 use facteur::control::{ApiError, ControlClient};
 
+mod cli_directory;
+
 #[derive(Parser)]
 #[command(
     name = "facteur",
@@ -52,6 +54,16 @@ enum Command {
     },
     /// The daemon's state: credential, delivery, queue, card (JSON).
     Status,
+    /// The Annuaire Santé directory: import, search, status.
+    Directory {
+        #[command(subcommand)]
+        command: cli_directory::DirectoryCommand,
+    },
+    /// The practice's correspondents (address book).
+    Contacts {
+        #[command(subcommand)]
+        command: cli_directory::ContactsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +150,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Card { command } => card_command(&cli.config, command),
+        Command::Directory { command } => cli_directory::directory(&cli.config, command),
+        Command::Contacts { command } => cli_directory::contacts(&cli.config, command),
         Command::Queue {
             command: QueueCommand::List { json },
         } => {

@@ -645,6 +645,7 @@ mod tests {
             profession: "Médecin".into(),
             specialty: "Cardiologie et maladies vasculaires".into(),
             organisation: "Cabinet du Parc".into(),
+            service: String::new(),
             address_lines: vec!["12 RUE des Lilas".into()],
             postcode: "79000".into(),
             town: "NIORT".into(),

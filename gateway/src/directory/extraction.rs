@@ -70,6 +70,9 @@ pub struct DirectoryEntry {
     pub specialty: String,
     /// `Raison Sociale structure BAL`, else its `Enseigne commerciale`.
     pub organisation: String,
+    /// `Service de rattachement` (`Cardiologie`, for a hospital's box).
+    #[serde(default)]
+    pub service: String,
     /// Postal lines before the town line: L2 (complément de localisation),
     /// L3 (complément de distribution), L4 (number, type and name of the
     /// street, joined), L5 (lieu-dit); empty ones left out.
@@ -172,6 +175,7 @@ enum Field {
     GivenName,
     Profession,
     Specialty,
+    Service,
     CompanyName,
     TradeName,
     L2,
@@ -187,7 +191,7 @@ enum Field {
     Country,
 }
 
-const FIELD_COUNT: usize = 23;
+const FIELD_COUNT: usize = 24;
 
 /// Normalised header names (see [`normalise_header`]) of each field; the
 /// first is the name in the published file, the others variants seen in
@@ -203,6 +207,7 @@ const COLUMNS: [(Field, &[&str]); FIELD_COUNT] = [
     (Field::GivenName, &["prenomdexercice", "prenomexercice"]),
     (Field::Profession, &["libelleprofession"]),
     (Field::Specialty, &["libellesavoirfaire"]),
+    (Field::Service, &["servicederattachement"]),
     (
         Field::CompanyName,
         &["raisonsocialestructurebal", "raisonsociale"],
@@ -410,6 +415,7 @@ impl<R: BufRead> Entries<R> {
             profession: get(Field::Profession).to_string(),
             specialty: get(Field::Specialty).to_string(),
             organisation,
+            service: get(Field::Service).to_string(),
             address_lines,
             postcode,
             town,

@@ -141,6 +141,7 @@ const SCHEMA: &str = "
         profession TEXT NOT NULL,
         specialty TEXT NOT NULL,
         organisation TEXT NOT NULL,
+        service TEXT NOT NULL,
         address_lines TEXT NOT NULL,
         postcode TEXT NOT NULL,
         town TEXT NOT NULL,
@@ -150,7 +151,7 @@ const SCHEMA: &str = "
     -- External content: the text lives once, in `entries`. Column order
     -- matters for the bm25 weights in SEARCH.
     CREATE VIRTUAL TABLE entries_fts USING fts5(
-        family_name, given_name, profession, specialty, organisation,
+        family_name, given_name, profession, specialty, organisation, service,
         address_lines, postcode, town, rpps, mailbox,
         content = 'entries', content_rowid = 'id',
         tokenize = 'unicode61 remove_diacritics 2'
@@ -159,8 +160,8 @@ const SCHEMA: &str = "
 ";
 
 const COLUMNS: &str = "mailbox, mailbox_type, national_id, rpps, civility, family_name, \
-     given_name, profession, specialty, organisation, address_lines, postcode, town, \
-     department, country";
+     given_name, profession, specialty, organisation, service, address_lines, postcode, \
+     town, department, country";
 
 impl Directory {
     /// Opens the directory of `data_dir` (`<data_dir>/directory/`), creating
@@ -252,7 +253,7 @@ impl Directory {
             // people type to narrow down (specialty, organisation, town).
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM entries JOIN (
-                     SELECT rowid AS hit, bm25(entries_fts, 10.0, 6.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 2.0, 2.0) AS score
+                     SELECT rowid AS hit, bm25(entries_fts, 10.0, 6.0, 2.0, 3.0, 4.0, 3.0, 1.0, 2.0, 3.0, 2.0, 2.0) AS score
                      FROM entries_fts WHERE entries_fts MATCH ?1
                      ORDER BY score LIMIT ?2
                  ) ON entries.id = hit ORDER BY score"
@@ -343,7 +344,7 @@ fn build(new_path: &Path, source: &Path) -> Result<ImportReport, DirectoryError>
     let mut report = ImportReport::default();
     let read = {
         let mut insert = tx.prepare(&format!(
-            "INSERT INTO entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+            "INSERT INTO entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (mailbox) DO NOTHING"
         ))?;
         extraction::read_path(source, |records| -> Result<(), DirectoryError> {
@@ -365,6 +366,7 @@ fn build(new_path: &Path, source: &Path) -> Result<ImportReport, DirectoryError>
                             e.profession,
                             e.specialty,
                             e.organisation,
+                            e.service,
                             e.address_lines.join("\n"),
                             e.postcode,
                             e.town,
@@ -423,7 +425,7 @@ fn build(new_path: &Path, source: &Path) -> Result<ImportReport, DirectoryError>
 }
 
 fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryEntry> {
-    let lines: String = row.get(10)?;
+    let lines: String = row.get(11)?;
     Ok(DirectoryEntry {
         mailbox: row.get(0)?,
         mailbox_type: row.get(1)?,
@@ -435,21 +437,24 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryEntry> {
         profession: row.get(7)?,
         specialty: row.get(8)?,
         organisation: row.get(9)?,
+        service: row.get(10)?,
         address_lines: lines
             .split('\n')
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect(),
-        postcode: row.get(11)?,
-        town: row.get(12)?,
-        department: row.get(13)?,
-        country: row.get(14)?,
+        postcode: row.get(12)?,
+        town: row.get(13)?,
+        department: row.get(14)?,
+        country: row.get(15)?,
     })
 }
 
 /// The FTS5 query for what a person typed: each word becomes a quoted
 /// string (so `"`, `*`, `-`, `:`, `(`, `NEAR`, `OR`... are plain text)
-/// followed by `*` (prefix), and the words are AND-ed. Words without a
+/// taken as a prefix, and the words are AND-ed. Each word is also asked
+/// for as a whole word (`("w" OR "w"*)`): it matches the same rows, but
+/// bm25 then ranks `MARTIN` above `MARTINEZ` for `martin`. Words without a
 /// letter or digit are dropped (the tokenizer would make them empty
 /// phrases); `None` when nothing is left.
 ///
@@ -460,7 +465,10 @@ pub fn fts_query(text: &str) -> Option<String> {
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .take(MAX_QUERY_WORDS)
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .map(|w| {
+            let quoted = format!("\"{}\"", w.replace('"', "\"\""));
+            format!("({quoted} OR {quoted}*)")
+        })
         .collect();
     (!terms.is_empty()).then(|| terms.join(" AND "))
 }
@@ -566,11 +574,21 @@ mod tests {
         assert_eq!(status.source.as_deref(), Some("a.txt"));
         assert!(status.imported_at.is_some());
 
-        // Prefix: "mart" finds MARTIN and MARTINEZ; MARTIN ranks first for
-        // "martin" (exact token beats a longer one? both match: check both
-        // are there).
+        // Prefix: "mart" finds MARTIN and MARTINEZ; for "martin" both
+        // match, the whole word first, whatever the import order.
         let found = dir.search("mart", 10).unwrap();
         assert_eq!(found.len(), 2);
+        for query in ["martin", "MARTIN", "Martín"] {
+            let found = dir.search(query, 10).unwrap();
+            assert_eq!(
+                mailboxes(&found),
+                [
+                    "paul.martin@medecin.mssante.fr",
+                    "jean.martinez@medecin.mssante.fr"
+                ],
+                "{query}"
+            );
+        }
         let found = dir.search("martin niort", 10).unwrap();
         assert_eq!(mailboxes(&found), ["paul.martin@medecin.mssante.fr"]);
         // The first of the duplicates is kept.
@@ -642,7 +660,7 @@ mod tests {
         assert_eq!(dir.search("(martin)", 10).unwrap().len(), 2);
         assert_eq!(
             fts_query("a\"b c*").as_deref(),
-            Some("\"a\"\"b\"* AND \"c*\"*")
+            Some("(\"a\"\"b\" OR \"a\"\"b\"*) AND (\"c*\" OR \"c*\"*)")
         );
         assert_eq!(fts_query(" - * \" "), None);
         // The database is intact.
