@@ -253,13 +253,7 @@ pub fn contacts(config_path: &Path, command: ContactsCommand) -> anyhow::Result<
                         }
                         (None, None) => "-".to_string(),
                     };
-                    writeln!(
-                        out,
-                        "{:>4}  {:<45}  {}",
-                        c.id,
-                        cut(&c.folder_name(), 45),
-                        reach
-                    )?;
+                    writeln!(out, "{:>4}  {}  ->  {}", c.id, c.folder_name(), reach)?;
                 }
             }
             Ok(())

@@ -515,6 +515,13 @@ mod tests {
             "a.txt",
             &[
                 line(
+                    "jean.martinez@medecin.mssante.fr",
+                    "MARTINEZ",
+                    "Jean",
+                    "Médecine générale",
+                    "17000 LA ROCHELLE",
+                ),
+                line(
                     "paul.martin@medecin.mssante.fr",
                     "MARTIN",
                     "Paul",
@@ -527,13 +534,6 @@ mod tests {
                     "Hélène",
                     "Pédiatrie",
                     "86000 POITIERS",
-                ),
-                line(
-                    "jean.martinez@medecin.mssante.fr",
-                    "MARTINEZ",
-                    "Jean",
-                    "Médecine générale",
-                    "17000 LA ROCHELLE",
                 ),
                 line(
                     "Paul.Martin@medecin.mssante.fr",
