@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(export_message read_xdm classify_receipt sidecar)
+[ ${#targets[@]} -gt 0 ] || targets=(export_message read_xdm classify_receipt sidecar extraction_line)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd "$here"
 for t in "${targets[@]}"; do

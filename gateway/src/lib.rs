@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod credential;
 pub mod daemon;
+pub mod directory;
 pub mod imap;
 pub mod inbound;
 pub mod listener;

@@ -54,6 +54,16 @@ enum Command {
     },
     /// The daemon's state: credential, delivery, queue, card (JSON).
     Status,
+    /// The Annuaire Santé directory: import, search, status.
+    Directory {
+        #[command(subcommand)]
+        command: cli::directory::DirectoryCommand,
+    },
+    /// The practice's correspondents (address book).
+    Contacts {
+        #[command(subcommand)]
+        command: cli::directory::ContactsCommand,
+    },
     /// Document packaging (IHE XDM): build a message without sending it,
     /// or check a package.
     Xdm {
@@ -165,6 +175,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Card { command } => card_command(&cli.config, command),
         Command::Xdm { command } => cli::xdm::run(&cli.config, command),
+        Command::Directory { command } => cli::directory::directory(&cli.config, command),
+        Command::Contacts { command } => cli::directory::contacts(&cli.config, command),
         Command::Paper {
             command: PaperCommand::Summary { month, csv },
         } => paper_summary(&cli.config, month.as_deref(), csv.as_deref()),
