@@ -258,7 +258,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             nil: config.mssante.nil.clone(),
             card: loaded.card.clone(),
             delivery_wake: wake.clone(),
-            contacts: Box::new(|_| None),
+            address_book: match crate::directory::AddressBook::open(&config.data_dir) {
+                Ok(book) => Some(Arc::new(book)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "address book unavailable: correspondent folders will not route");
+                    None
+                }
+            },
+            directory: crate::directory::Directory::open(&config.data_dir)
+                .ok()
+                .map(Arc::new),
             paper: config.paper.clone(),
             tracking: tracking.clone(),
         });
@@ -273,9 +282,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ))
     });
 
-    let context = Arc::new(SmtpContext::from_config(
-        &config, whitelist, server_tls, queue, wake,
-    ));
+    let mut context = SmtpContext::from_config(&config, whitelist, server_tls, queue, wake);
+    context.directory = crate::directory::Directory::open(&config.data_dir)
+        .ok()
+        .map(Arc::new);
+    let context = Arc::new(context);
     if context.accounts.is_empty() && config.smtp.trusted_networks.is_empty() {
         tracing::warn!("no local account and no trusted network: nobody can submit mail");
     }

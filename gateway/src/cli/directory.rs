@@ -318,5 +318,15 @@ fn add_contact(config: &Config, book: &AddressBook, add: AddContact) -> anyhow::
         contact.id,
         contact.folder_name()
     );
+    // Its drop folder in each document folder, at once (the daemon also
+    // creates missing ones).
+    for folder in config.outbox.iter().flat_map(|o| o.folders.iter()) {
+        let path = folder.join(contact.folder_name());
+        if let Err(e) = std::fs::create_dir_all(&path) {
+            eprintln!("attention : {}: {e}", path.display());
+        } else {
+            println!("{}", path.display());
+        }
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@ use super::settings::{AfterSend, OutboxConfig};
 use super::sidecar::Sidecar;
 use crate::card::CardService;
 use crate::config::PaperConfig;
+use crate::directory::{AddressBook, Directory};
 use crate::paper::{CoverLetter, Letterhead, PaperError, PostalAddress};
 use crate::queue::tracking::{PaperSent, Tracking};
 use crate::queue::{Envelope, Queue, QueueId};
@@ -61,8 +62,10 @@ pub struct Intake {
     pub nil: String,
     pub card: Option<CardService>,
     pub delivery_wake: Arc<Notify>,
-    /// Finds the correspondent of a subfolder.
-    pub contacts: Box<dyn Fn(&str) -> Option<FolderContact> + Send + Sync>,
+    /// The practice's correspondents: their folders route documents.
+    pub address_book: Option<Arc<AddressBook>>,
+    /// The health directory, to warn about addresses it does not list.
+    pub directory: Option<Arc<Directory>>,
     /// Paper letters; `None` when the practice has not set them up.
     pub paper: Option<PaperConfig>,
     pub tracking: Arc<Tracking>,
@@ -160,10 +163,16 @@ impl Intake {
             Err(_) => return Err(("le PDF n'a pas pu être examiné".into(), None)),
         }
 
-        let contact = candidate
-            .subfolder
-            .as_deref()
-            .and_then(|folder| (self.contacts)(folder));
+        let contact = match (&candidate.subfolder, &self.address_book) {
+            (Some(folder), Some(book)) => {
+                let (folder, book) = (folder.clone(), book.clone());
+                tokio::task::spawn_blocking(move || folder_contact(&book, &folder))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
         if candidate.subfolder.is_some() && contact.is_none() {
             tracing::warn!(
                 "subfolder is not a known correspondent; using the sidecar or file name"
@@ -211,6 +220,7 @@ impl Intake {
                     .join(", ")
             )));
         }
+        self.warn_unlisted(&sidecar.to).await;
         let paper = match (&self.paper, sidecar.paper.is_empty()) {
             (_, true) => None,
             (Some(paper), false) => Some(paper),
@@ -259,6 +269,52 @@ impl Intake {
         })
     }
 
+    /// Logs the recipients the health directory does not list (a typo, or
+    /// a mailbox too new for the daily extraction): a warning, not a
+    /// refusal.
+    async fn warn_unlisted(&self, recipients: &[String]) {
+        let Some(directory) = self.directory.clone() else {
+            return;
+        };
+        let recipients = recipients.to_vec();
+        let unlisted = tokio::task::spawn_blocking(move || {
+            recipients
+                .into_iter()
+                .filter(|r| matches!(directory.lookup(r), Ok(None)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for recipient in unlisted {
+            tracing::warn!(%recipient, "recipient not found in the health directory; check the address");
+        }
+    }
+
+    /// Creates the drop folder of every correspondent that lacks one, in
+    /// every document folder; never removes any.
+    pub async fn ensure_contact_folders(&self) {
+        let Some(book) = self.address_book.clone() else {
+            return;
+        };
+        let folders = self.settings.folders.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let Ok(contacts) = book.list() else {
+                return;
+            };
+            for root in &folders {
+                for contact in &contacts {
+                    let path = root.join(contact.folder_name());
+                    if !path.exists()
+                        && let Err(e) = std::fs::create_dir_all(&path)
+                    {
+                        tracing::warn!(folder = %path.display(), error = %e, "cannot create a correspondent's folder");
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
     /// One print-ready letter per postal recipient, each recorded in
     /// tracking as sent on paper.
     async fn send_on_paper(
@@ -295,7 +351,11 @@ impl Intake {
             match self.tracking.paper_recorded(message_id, &key) {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => return Err(format!("le suivi des courriers papier est indisponible ({e})")),
+                Err(e) => {
+                    return Err(format!(
+                        "le suivi des courriers papier est indisponible ({e})"
+                    ));
+                }
             }
             let letter = CoverLetter {
                 letterhead: &letterhead,
@@ -308,7 +368,13 @@ impl Intake {
             let stem = format!("{title} - {}", recipient.name);
             let outcome = crate::paper::send_on_paper(config, letter, pdf, &stem)
                 .await
-                .map_err(|e| format!("le courrier papier pour {} n'a pas pu être préparé : {}", recipient.name, pdf_problem(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "le courrier papier pour {} n'a pas pu être préparé : {}",
+                        recipient.name,
+                        pdf_problem(&e)
+                    )
+                })?;
             if let Some(error) = &outcome.print_error {
                 tracing::warn!(error = %error, "paper letter written but not printed");
             }
@@ -322,7 +388,11 @@ impl Intake {
                     title: &title,
                     at: crate::queue::now_unix(),
                 })
-                .map_err(|e| format!("le courrier papier est prêt mais n'a pas pu être noté dans le suivi ({e})"))?;
+                .map_err(|e| {
+                    format!(
+                        "le courrier papier est prêt mais n'a pas pu être noté dans le suivi ({e})"
+                    )
+                })?;
         }
         Ok(())
     }
@@ -419,11 +489,28 @@ impl Intake {
     }
 }
 
+/// The correspondent whose drop folder is `folder`.
+fn folder_contact(book: &AddressBook, folder: &str) -> Option<FolderContact> {
+    let contact = book.find_by_folder_name(folder).ok().flatten()?;
+    Some(FolderContact {
+        label: contact.display_name.clone(),
+        mssante: contact.mssante.clone(),
+        postal: contact.postal.map(|p| super::sidecar::PostalRecipient {
+            name: p.name_line,
+            lines: p.lines,
+            postcode: p.postcode,
+            town: p.town,
+            country: (!p.country.trim().is_empty()).then_some(p.country),
+        }),
+    })
+}
+
 /// A paper/PDF problem in the words of the practice.
 fn pdf_problem(error: &PaperError) -> String {
     match error {
         PaperError::Encrypted => {
-            "le PDF est protégé par un mot de passe ou chiffré : enregistrez-le sans protection".into()
+            "le PDF est protégé par un mot de passe ou chiffré : enregistrez-le sans protection"
+                .into()
         }
         PaperError::Unreadable(why) => format!("le PDF est endommagé ou illisible ({why})"),
         PaperError::NoPages => "le PDF ne contient aucune page".into(),

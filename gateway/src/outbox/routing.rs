@@ -20,7 +20,7 @@ pub struct FolderContact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Ready {
-        sidecar: Sidecar,
+        sidecar: Box<Sidecar>,
         /// The sidecar file, moved along with the document.
         sidecar_path: Option<PathBuf>,
     },
@@ -89,7 +89,7 @@ pub fn route(
                     }
                 }
                 Route::Ready {
-                    sidecar,
+                    sidecar: Box::new(sidecar),
                     sidecar_path: Some(candidate),
                 }
             }
@@ -105,7 +105,7 @@ pub fn route(
         let mut sidecar = Sidecar::default();
         add_contact(&mut sidecar, contact);
         return Route::Ready {
-            sidecar,
+            sidecar: Box::new(sidecar),
             sidecar_path: None,
         };
     }
@@ -115,10 +115,10 @@ pub fn route(
         .unwrap_or_default();
     match recipients_from_name(&name) {
         Some(Ok(to)) => Route::Ready {
-            sidecar: Sidecar {
+            sidecar: Box::new(Sidecar {
                 to,
                 ..Sidecar::default()
-            },
+            }),
             sidecar_path: None,
         },
         Some(Err(reason)) => Route::Refused {

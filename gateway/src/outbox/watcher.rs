@@ -102,6 +102,7 @@ pub async fn run(intake: Arc<Intake>, shutdown: CancellationToken) {
     let mut stuck: Stuck = HashMap::new();
     let mut closed_unknown: HashSet<PathBuf> = HashSet::new();
     let mut next_scan = Instant::now();
+    let mut next_folders = Instant::now();
     loop {
         let tick = next_due(&pending, settle).min(next_scan);
         tokio::select! {
@@ -121,6 +122,10 @@ pub async fn run(intake: Arc<Intake>, shutdown: CancellationToken) {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
         }
         if Instant::now() >= next_scan {
+            if Instant::now() >= next_folders {
+                intake.ensure_contact_folders().await;
+                next_folders = Instant::now() + Duration::from_secs(60);
+            }
             for folder in &settings.folders {
                 scan(folder, &mut pending, &stuck, &mut closed_unknown);
             }

@@ -38,6 +38,9 @@ pub struct SmtpContext {
     pub queue: Queue,
     /// Wakes delivery when a message arrives.
     pub delivery_wake: Arc<Notify>,
+    /// The health directory, when one was imported: recipients it does not
+    /// list are accepted with a warning in the reply.
+    pub directory: Option<Arc<crate::directory::Directory>>,
 }
 
 impl SmtpContext {
@@ -64,7 +67,24 @@ impl SmtpContext {
             tls: tokio_rustls::TlsAcceptor::from(tls),
             queue,
             delivery_wake,
+            directory: None,
         }
+    }
+
+    /// Whether the directory lists `address`; `None` when there is no
+    /// directory to ask (nothing imported, or it cannot be read).
+    pub async fn listed_in_directory(&self, address: &str) -> Option<bool> {
+        let directory = self.directory.clone()?;
+        let address = address.to_string();
+        tokio::task::spawn_blocking(move || {
+            if !directory.status().is_ok_and(|s| s.entries > 0) {
+                return None;
+            }
+            directory.lookup(&address).ok().map(|e| e.is_some())
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {

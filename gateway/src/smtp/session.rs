@@ -427,9 +427,16 @@ async fn command(
                 Some(address) => {
                     let address = address.to_string();
                     if !transaction.recipients.contains(&address) {
-                        transaction.recipients.push(address);
+                        transaction.recipients.push(address.clone());
                     }
-                    "250 2.1.5 Recipient ok".to_string()
+                    if context.listed_in_directory(&address).await == Some(false) {
+                        // Accepted (the directory lags behind new
+                        // mailboxes), but the sender is told.
+                        tracing::info!("recipient not found in the health directory");
+                        "250 2.1.5 Recipient ok, but not found in the health directory: check the address (adresse absente de l'annuaire sante)".to_string()
+                    } else {
+                        "250 2.1.5 Recipient ok".to_string()
+                    }
                 }
             };
             reply(state, &text);
