@@ -339,8 +339,71 @@ def test_a_correspondent_without_mssante_gets_a_print_ready_letter(outbox_facteu
     wait_for(lambda: (f.outbox / "sent" / f"papier-{marker}.pdf").exists(), what="the move to sent/")
     tracked = [t for t in f.api("GET", "/v1/tracking")[1]["recipients"] if t["state"] == "paper"]
     assert len(tracked) == 1, tracked
-    assert "LA ROCHELLE" in (tracked[0]["detail"] or ""), tracked
+    assert "17000 La Rochelle" in (tracked[0]["detail"] or ""), tracked
     summary = f.cli("paper", "summary", "--month", time.strftime("%Y-%m", time.gmtime()))
     assert summary.returncode == 0, summary.stderr
     assert "Dr Paul MARTIN" in summary.stdout
     assert not messages_with(operator, DEMO_TO, marker.encode())
+
+
+def small_extraction(path: Path) -> Path:
+    """An Annuaire Santé extraction with Dr MARTIN (the operator's test
+    correspondent), in the published 31-column layout."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "directory"))
+    from make_extraction import HEADER
+
+    def line(**values):
+        row = {name: "" for name in HEADER}
+        row.update(values)
+        return "|".join(row[name] for name in HEADER)
+
+    martin = line(**{
+        "Type de BAL": "PER", "Adresse BAL": DEMO_TO, "Type Identifiant PP": "8",
+        "Identifiant PP": "10000000002", "Identification nationale PP": "810000000002",
+        "Civilité d'exercice": "DR", "Nom d'exercice": "MARTIN", "Prénom d'exercice": "Paul",
+        "Libellé Profession": "Médecin", "Libellé savoir-faire": "Cardiologie et maladies vasculaires",
+        "L4NUMEROVOIE": "3", "NL4TYPEVOIE": "AV", "L4LIBELLEVOIE": "de Paris",
+        "L6LIGNEACHEMINEMENT": "79000 NIORT", "Code postal": "79000", "Département": "79",
+    })
+    path.write_text("\n".join(["|".join(HEADER), martin]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_correspondent_folders_from_the_address_book_and_directory_warnings(outbox_facteur, operator, tmp_path):
+    f = outbox_facteur()
+    imported = f.cli("directory", "import", str(small_extraction(tmp_path / "extraction.txt")))
+    assert imported.returncode == 0, imported.stderr
+
+    # A correspondent on MSSanté, from the directory: his folder appears.
+    added = f.cli("contacts", "add", "--from-directory", DEMO_TO)
+    assert added.returncode == 0, added.stderr
+    folders = [p for p in f.outbox.iterdir() if p.is_dir() and "MARTIN" in p.name]
+    assert len(folders) == 1, list(f.outbox.iterdir())
+    marker = uuid.uuid4().hex[:10]
+    drop(folders[0], f"echo-{marker}.pdf", make_pdf(marker))
+    raw = wait_for(lambda: messages_with(operator, DEMO_TO, marker.encode()), what="the folder's document")[0]
+    message, _ = parts_of(raw)
+    assert message["Subject"] == f"XDM/1.0/DDM+echo-{marker}"
+    wait_for(lambda: (f.outbox / "sent" / f"echo-{marker}.pdf").exists(), what="the move to sent/")
+
+    # A correspondent reached on paper: dropping in his folder prints.
+    added = f.cli("contacts", "add", "--name", "Dr Luc DURAND", "--postal-line", "5 rue des Halles",
+                  "--postcode", "17000", "--town", "La Rochelle", "--profession", "rhumatologue")
+    assert added.returncode == 0, added.stderr
+    durand = wait_for(lambda: [p for p in f.outbox.iterdir() if p.is_dir() and "DURAND" in p.name], what="his folder")[0]
+    marker = uuid.uuid4().hex[:10]
+    drop(durand, f"bilan-{marker}.pdf", make_pdf(marker))
+    letters = wait_for(lambda: [p for p in f.to_print.glob("*.pdf") if marker in p.name], what="the letter")
+    assert "Dr Luc DURAND" in pdftotext(letters[0])
+
+    # Mail to a whitelisted address the directory does not list is
+    # accepted, with a warning in the reply; a listed one is not warned.
+    with f.smtp() as client:
+        client.mail(f.env["CLIENT_MAILBOX"])
+        code, text = client.rcpt("inconnu@medecin.test.mssante.fr")
+        assert code == 250 and b"annuaire" in text, text
+        code, text = client.rcpt(DEMO_TO)
+        assert code == 250 and b"annuaire" not in text, text
+        client.rset()
