@@ -69,7 +69,7 @@ class Facteur:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env = operator_env
         self.port = free_port()
-        self.data_dir = self.workdir / "data"
+        self.data_dir = Path(overrides.pop("data_dir", self.workdir / "data"))
         self.log_path = self.workdir / "facteur.log"
         self.config_path = self.workdir / "facteur.toml"
         self.proc = None

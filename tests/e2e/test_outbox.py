@@ -180,8 +180,9 @@ def test_a_dropped_pdf_with_sidecar_arrives_as_a_valid_xdm_message(outbox_facteu
     assert "paquet valide" in check.stdout
 
 
-def test_a_file_written_slowly_is_not_sent_before_it_is_complete(outbox_facteur, operator):
-    f = outbox_facteur()
+@pytest.mark.parametrize("watch", ["notify", "poll"])
+def test_a_file_written_slowly_is_not_sent_before_it_is_complete(outbox_facteur, operator, watch):
+    f = outbox_facteur(f'watch = "{watch}"')
     marker = uuid.uuid4().hex[:10]
     pdf = make_pdf(f"Lent {marker}", pages=3)
     f.outbox.mkdir(parents=True, exist_ok=True)
@@ -221,6 +222,7 @@ BAD_CASES = [
     ("rapport.docx", b"PK\x03\x04 word document", {"to": DEMO_TO}, "pas un PDF"),
     ("vide.pdf", b"", {"to": DEMO_TO}, "vide"),
     ("chiffre.pdf", make_pdf("secret", encrypt=True), {"to": DEMO_TO}, "mot de passe"),
+    ("casse.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\ngarbage\n%%EOF\n", {"to": DEMO_TO}, "endommagé"),
     ("json-casse.pdf", make_pdf("x"), "{\"to\": [", "illisible"),
     ("cle-inconnue.pdf", make_pdf("x"), {"to": DEMO_TO, "recipient": "x"}, "clé inconnue"),
     ("hors-mssante.pdf", make_pdf("x"), {"to": "ami@gmail.com"}, "hors de l'espace de confiance"),
@@ -407,3 +409,34 @@ def test_correspondent_folders_from_the_address_book_and_directory_warnings(outb
         code, text = client.rcpt(DEMO_TO)
         assert code == 250 and b"annuaire" not in text, text
         client.rset()
+
+
+def test_a_full_disk_sends_the_document_to_errors_and_loses_nothing(outbox_facteur, operator, tmp_path):
+    """The queue on a small file system that fills up: the document cannot
+    be queued, it goes to errors/ saying the disk is full, and the next one
+    goes out once there is room again."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    data = tmp_path / "small"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(data)], check=True)
+    try:
+        f = outbox_facteur(data_dir=str(data / "facteur"))
+        filler = data / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+        marker = uuid.uuid4().hex[:10]
+        pdf = make_pdf(marker, pages=40)
+        drop(f.outbox, f"plein-{marker}.pdf", pdf, {"to": DEMO_TO})
+        report = f.outbox / "errors" / f"plein-{marker}.pdf.error.txt"
+        wait_for(report.exists, what="the error report")
+        assert "disque" in report.read_text(encoding="utf-8")
+        assert (f.outbox / "errors" / f"plein-{marker}.pdf").read_bytes() == pdf
+        assert not messages_with(operator, DEMO_TO, marker.encode())
+
+        filler.unlink()
+        again = uuid.uuid4().hex[:10]
+        drop(f.outbox, f"retour-{again}.pdf", make_pdf(again), {"to": DEMO_TO})
+        wait_for(lambda: messages_with(operator, DEMO_TO, again.encode()), what="the next document")
+        f.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)
