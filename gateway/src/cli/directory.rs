@@ -166,15 +166,19 @@ pub fn directory(config_path: &Path, command: DirectoryCommand) -> anyhow::Resul
 fn time_queries(directory: &Directory, file: &Path, limit: usize) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut times = Vec::new();
+    let mut timed = Vec::new();
     let mut hits = 0usize;
     for query in text.lines().filter(|l| !l.trim().is_empty()) {
         let started = Instant::now();
         hits += directory.search(query, limit)?.len();
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        timed.push((started.elapsed().as_secs_f64() * 1000.0, query));
     }
-    anyhow::ensure!(!times.is_empty(), "{}: no query", file.display());
-    times.sort_by(f64::total_cmp);
+    anyhow::ensure!(!timed.is_empty(), "{}: no query", file.display());
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (ms, query) in timed.iter().rev().take(5) {
+        eprintln!("slowest: {ms:.3} ms {query:?}");
+    }
+    let times: Vec<f64> = timed.iter().map(|(ms, _)| *ms).collect();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     println!(
         "queries={} hits={hits} p50_ms={:.3} p95_ms={:.3} max_ms={:.3}",

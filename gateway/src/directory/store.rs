@@ -33,6 +33,10 @@ pub const MAX_SEARCH_RESULTS: usize = 500;
 /// each word is one more index lookup).
 const MAX_QUERY_WORDS: usize = 8;
 
+/// Above this many matching entries a search is not ranked (see
+/// [`Directory::search`]).
+const RANKED_AT_MOST: i64 = 2000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("directory storage: {path}: {source}")]
@@ -154,7 +158,8 @@ const SCHEMA: &str = "
         family_name, given_name, profession, specialty, organisation, service,
         address_lines, postcode, town, rpps, mailbox,
         content = 'entries', content_rowid = 'id',
-        tokenize = 'unicode61 remove_diacritics 2'
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '1 2'
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -249,6 +254,26 @@ impl Directory {
             let Some(conn) = conn else {
                 return Ok(Vec::new());
             };
+            // A query matching thousands of entries ("m", "de") is one
+            // being typed: ranking them all costs more than it tells, so
+            // such a query gets unranked entries, names matching first.
+            let matching: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ?1 LIMIT ?2)",
+                )?
+                .query_row(params![query, RANKED_AT_MOST], |row| row.get(0))?;
+            if matching >= RANKED_AT_MOST {
+                let names = format!("{{family_name given_name organisation}} : ({query})");
+                let mut found = unranked(conn, &names, limit)?;
+                if (found.len() as i64) < limit {
+                    for entry in unranked(conn, &query, limit)? {
+                        if (found.len() as i64) < limit && !found.iter().any(|f| f.mailbox == entry.mailbox) {
+                            found.push(entry);
+                        }
+                    }
+                }
+                return Ok(found);
+            }
             // Weights follow the FTS column order: names first, then what
             // people type to narrow down (specialty, organisation, town).
             let mut stmt = conn.prepare_cached(&format!(
@@ -480,6 +505,21 @@ fn remove_if_present(path: &Path) -> Result<(), DirectoryError> {
     }
 }
 
+/// The first `limit` entries matching `query`, in the directory's order.
+fn unranked(
+    conn: &Connection,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<DirectoryEntry>, DirectoryError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM entries WHERE id IN (
+             SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?1 LIMIT ?2
+         ) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![query, limit], read_entry)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Makes a rename in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), DirectoryError> {
     #[cfg(unix)]
@@ -619,6 +659,40 @@ mod tests {
         assert_eq!(e.family_name, "MARTIN");
         assert!(dir.lookup("nobody@medecin.mssante.fr").unwrap().is_none());
         assert!(dir.lookup("not an address").unwrap().is_none());
+    }
+
+    #[test]
+    fn directory_broad_queries_answer_names_first_without_ranking_everything() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Every entry lives in "Marseille"; only a few are named M….
+        let mut lines: Vec<String> = (0..2500)
+            .map(|i| {
+                line(
+                    &format!("p{i}@medecin.mssante.fr"),
+                    &format!("BERNARD{i}"),
+                    "Luc",
+                    "Cardiologie",
+                    "13001 MARSEILLE",
+                )
+            })
+            .collect();
+        lines.push(line(
+            "mo@medecin.mssante.fr",
+            "MOREAU",
+            "Anne",
+            "Cardiologie",
+            "13001 MARSEILLE",
+        ));
+        let dir = Directory::open(tmp.path()).unwrap();
+        dir.import(&write(tmp.path(), "broad.txt", &lines)).unwrap();
+        let found = dir.search("m", 5).unwrap();
+        assert_eq!(found.len(), 5);
+        assert_eq!(found[0].family_name, "MOREAU");
+        // A narrower query is still ranked.
+        assert_eq!(
+            dir.search("moreau marseille", 5).unwrap()[0].family_name,
+            "MOREAU"
+        );
     }
 
     #[test]
