@@ -118,11 +118,14 @@ fn build(
     if sidecar.to.is_empty() {
         anyhow::bail!("no recipient: give a sidecar with \"to\", or --to");
     }
+    let directory = facteur::directory::Directory::open(&config.data_dir).ok();
     for address in &sidecar.to {
-        let on_whitelist = facteur::address::Address::parse(address)
-            .is_some_and(|a| whitelist.contains(a.domain()));
-        if !on_whitelist {
+        let check = facteur::directory::check_recipient(address, &whitelist, directory.as_ref());
+        if !check.on_whitelist {
             anyhow::bail!("{address}: not in the MSSanté trust space (whitelist)");
+        }
+        for warning in &check.warnings {
+            eprintln!("attention : {address} : {warning}");
         }
     }
     let (author_config, codes) = match &config.outbox {

@@ -609,6 +609,152 @@ fn file_error(candidate: &Candidate, sidecar: Option<&Path>, reason: &str) -> st
 mod tests {
     use super::*;
 
+    const WHITELIST: &[u8] = b"<ListeBlancheMSSante xmlns=\"https://listeblanche.mssante.fr/schema\"><ListeDomaines>\
+        <Domaine><Nom>medecin.test.mssante.fr</Nom></Domaine></ListeDomaines></ListeBlancheMSSante>";
+    const PDF: &[u8] = include_bytes!("../xdm/testdata/DOC0001.PDF");
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        intake: Intake,
+        root: PathBuf,
+    }
+
+    fn box_with(settings: impl FnOnce(&mut OutboxConfig)) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("outbox");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut config: OutboxConfig =
+            toml::from_str(&format!("folders = [{:?}]", root.display().to_string())).unwrap();
+        settings(&mut config);
+        let queue_dir = dir.path().join("queue");
+        let queue = Queue::open(
+            &queue_dir,
+            crate::queue::RetryPolicy {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(600),
+                lifetime: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let tracking = Arc::new(Tracking::open(&queue_dir).unwrap());
+        let intake = Intake {
+            settings: config,
+            queue,
+            whitelist: Arc::new(Whitelist::parse(WHITELIST).unwrap()),
+            mailbox: "cabinet@medecin.test.mssante.fr".into(),
+            nil: "FACTEUR-TEST".into(),
+            card: None,
+            delivery_wake: Arc::new(Notify::new()),
+            address_book: None,
+            directory: None,
+            paper: None,
+            tracking,
+        };
+        Fixture {
+            _dir: dir,
+            intake,
+            root,
+        }
+    }
+
+    fn candidate(b: &Fixture, name: &str) -> Candidate {
+        Candidate {
+            root: b.root.clone(),
+            path: b.root.join(name),
+            subfolder: None,
+            first_seen: Instant::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_document_is_queued_once_and_filed_in_sent() {
+        let b = box_with(|_| {});
+        let name = "dr.martin@medecin.test.mssante.fr__CR.pdf";
+        std::fs::write(b.root.join(name), PDF).unwrap();
+        let taken = b.intake.take(&candidate(&b, name)).await;
+        assert!(matches!(taken, Taken::Sent { .. }), "{taken:?}");
+        assert!(b.root.join(SENT_DIR).join(name).exists());
+        let queued = b.intake.queue.list().unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].recipient, "dr.martin@medecin.test.mssante.fr");
+    }
+
+    #[tokio::test]
+    async fn a_restart_after_the_queue_commit_files_without_sending_twice() {
+        let b = box_with(|_| {});
+        let name = "dr.martin@medecin.test.mssante.fr__CR.pdf";
+        let path = b.root.join(name);
+        std::fs::write(&path, PDF).unwrap();
+        let c = candidate(&b, name);
+        // The crash: queued, but the file is still there.
+        let meta = std::fs::metadata(&path).unwrap();
+        let id = b.intake.message_id(&c, PDF, None, &meta);
+        let sidecar = Sidecar {
+            to: vec!["dr.martin@medecin.test.mssante.fr".into()],
+            ..Sidecar::default()
+        };
+        b.intake
+            .enqueue(&c, PDF, &sidecar, &id, &meta)
+            .await
+            .unwrap();
+        // After the restart the same file is found queued and only filed.
+        let taken = b.intake.take(&c).await;
+        assert!(matches!(taken, Taken::Sent { .. }), "{taken:?}");
+        assert_eq!(b.intake.queue.list().unwrap().len(), 1);
+        assert!(b.root.join(SENT_DIR).join(name).exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_removed_before_it_is_read_is_gone_not_an_error() {
+        let b = box_with(|_| {});
+        let taken = b.intake.take(&candidate(&b, "vanished.pdf")).await;
+        assert_eq!(taken, Taken::Gone);
+        assert!(!b.root.join(ERRORS_DIR).exists());
+    }
+
+    #[tokio::test]
+    async fn without_paper_settings_a_postal_recipient_is_an_error_not_a_loss() {
+        let b = box_with(|_| {});
+        std::fs::write(b.root.join("cr.pdf"), PDF).unwrap();
+        std::fs::write(
+            b.root.join("cr.json"),
+            br#"{"paper": [{"name": "Dr X", "postcode": "79000", "town": "Niort"}]}"#,
+        )
+        .unwrap();
+        let mut c = candidate(&b, "cr.pdf");
+        c.first_seen -= Duration::from_secs(5);
+        // The sidecar was just written: it is trusted once settled.
+        let taken = b.intake.take(&c).await;
+        let taken = if taken == Taken::Wait {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            b.intake.take(&c).await
+        } else {
+            taken
+        };
+        assert!(
+            matches!(&taken, Taken::Refused { reason } if reason.contains("papier")),
+            "{taken:?}"
+        );
+        assert!(b.root.join(ERRORS_DIR).join("cr.pdf").exists());
+        assert!(b.intake.queue.list().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_pdf_waits_then_becomes_an_error() {
+        let b = box_with(|c| c.incomplete_timeout = 1);
+        std::fs::write(
+            b.root.join("a@medecin.test.mssante.fr__x.pdf"),
+            &PDF[..PDF.len() / 2],
+        )
+        .unwrap();
+        let mut c = candidate(&b, "a@medecin.test.mssante.fr__x.pdf");
+        assert_eq!(b.intake.take(&c).await, Taken::Wait);
+        c.first_seen -= Duration::from_secs(2);
+        assert!(
+            matches!(b.intake.take(&c).await, Taken::Refused { reason } if reason.contains("incomplet"))
+        );
+    }
+
     #[test]
     fn free_names_never_overwrite() {
         let dir = tempfile::tempdir().unwrap();
