@@ -18,4 +18,9 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t for ${seconds}s" >&2
     cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=262144 2>&1 | tail -n 5
 done
-ls artifacts/*/ 2>/dev/null && echo "fuzz: crashes found (artifacts/)" >&2 || echo "fuzz: no crash" >&2
+if find artifacts -type f 2>/dev/null | grep -q .; then
+    find artifacts -type f >&2
+    echo "fuzz: crashes found (artifacts/)" >&2
+else
+    echo "fuzz: no crash" >&2
+fi
