@@ -138,7 +138,8 @@ fn require_login(app: &App, headers: &HeaderMap) -> Result<(String, Session), Re
     }
     match current(app, headers) {
         Some((id, s)) if s.authenticated => Ok((id, s)),
-        _ if session::id_from_headers(headers).is_some() => Err(redirect("/login?info=expired")),
+        // A cookie whose session is gone: it expired or was logged out.
+        None if session::id_from_headers(headers).is_some() => Err(redirect("/login?info=expired")),
         _ => Err(redirect("/login")),
     }
 }
