@@ -130,17 +130,17 @@ fn visitor(app: &App, headers: &HeaderMap) -> (String, Session, bool) {
     }
 }
 
-/// A logged-in session, or the response that sends the visitor where
-/// they belong (setup while unclaimed, else login).
-fn require_login(app: &App, headers: &HeaderMap) -> Result<(String, Session), Response> {
+/// A logged-in session, or where to send the visitor (setup while
+/// unclaimed, else login).
+fn require_login(app: &App, headers: &HeaderMap) -> Result<(String, Session), &'static str> {
     if !app.is_claimed() {
-        return Err(redirect("/setup"));
+        return Err("/setup");
     }
     match current(app, headers) {
         Some((id, s)) if s.authenticated => Ok((id, s)),
         // A cookie whose session is gone: it expired or was logged out.
-        None if session::id_from_headers(headers).is_some() => Err(redirect("/login?info=expired")),
-        _ => Err(redirect("/login")),
+        None if session::id_from_headers(headers).is_some() => Err("/login?info=expired"),
+        _ => Err("/login"),
     }
 }
 
@@ -149,7 +149,7 @@ fn require_login(app: &App, headers: &HeaderMap) -> Result<(String, Session), Re
 async fn root(State(app): State<Shared>, headers: HeaderMap) -> Response {
     match require_login(&app, &headers) {
         Ok(_) => redirect("/dashboard"),
-        Err(r) => r,
+        Err(to) => redirect(to),
     }
 }
 
@@ -350,7 +350,7 @@ struct CsrfForm {
 async fn logout(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let (id, s) = match require_login(&app, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(to) => return redirect(to),
     };
     let Some(form) = parse_form::<CsrfForm>(body) else {
         return bad_form();
@@ -366,7 +366,7 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
 async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let (_, s) = match require_login(&app, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(to) => return redirect(to),
     };
     let status = app.daemon.status().await;
     if let Err(e) = &status {
@@ -381,7 +381,7 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
 async fn card_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let (_, s) = match require_login(&app, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(to) => return redirect(to),
     };
     let card = app.daemon.card().await;
     html(
@@ -407,7 +407,7 @@ fn pin_well_formed(pin: &str) -> bool {
 async fn card_unlock(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let (_, s) = match require_login(&app, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(to) => return redirect(to),
     };
     let Some(form) = parse_form::<UnlockForm>(body) else {
         return bad_form();
