@@ -1,0 +1,264 @@
+//! The dashboard: one line per check, each with a light, a word (never
+//! colour alone) and a detail.
+
+use super::{Nav, esc, layout, notice};
+use crate::daemon::{CardView, StatusView};
+use crate::texts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Bad,
+}
+
+impl Level {
+    fn class(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Bad => "bad",
+        }
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Level::Ok => texts::LEVEL_OK,
+            Level::Warn => texts::LEVEL_WARN,
+            Level::Bad => texts::LEVEL_BAD,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Stable name (`data-check`), for tests and scripts.
+    pub id: &'static str,
+    pub label: &'static str,
+    pub level: Level,
+    pub detail: String,
+    /// A link to act on it, if any.
+    pub action: Option<(&'static str, &'static str)>,
+}
+
+fn check(id: &'static str, label: &'static str, level: Level, detail: impl Into<String>) -> Check {
+    Check {
+        id,
+        label,
+        level,
+        detail: detail.into(),
+        action: None,
+    }
+}
+
+fn card_checks(card: &CardView, out: &mut Vec<Check>) {
+    let reader = match card.state.as_str() {
+        "pcsc_unavailable" => check(
+            "reader",
+            texts::CHECK_READER,
+            Level::Bad,
+            texts::READER_PCSC_DOWN,
+        ),
+        "no_reader" => check(
+            "reader",
+            texts::CHECK_READER,
+            Level::Bad,
+            texts::READER_NONE,
+        ),
+        _ => check(
+            "reader",
+            texts::CHECK_READER,
+            Level::Ok,
+            card.reader.clone().unwrap_or_default(),
+        ),
+    };
+    let reader_ok = reader.level == Level::Ok;
+    out.push(reader);
+    if !reader_ok {
+        return;
+    }
+    let holder = card
+        .holder
+        .as_ref()
+        .map(|h| h.name.clone())
+        .unwrap_or_default();
+    let present = match card.state.as_str() {
+        "no_card" => check(
+            "card-present",
+            texts::CHECK_CARD_PRESENT,
+            Level::Bad,
+            texts::CARD_NONE,
+        ),
+        "not_cps" => check(
+            "card-present",
+            texts::CHECK_CARD_PRESENT,
+            Level::Bad,
+            texts::CARD_NOT_CPS,
+        ),
+        "card_error" => check(
+            "card-present",
+            texts::CHECK_CARD_PRESENT,
+            Level::Bad,
+            texts::CARD_UNREADABLE,
+        ),
+        _ => check("card-present", texts::CHECK_CARD_PRESENT, Level::Ok, holder),
+    };
+    let present_ok = present.level == Level::Ok;
+    out.push(present);
+    if !present_ok {
+        return;
+    }
+    let tries = card.pin.map(|p| p.left).unwrap_or(0);
+    let mut unlocked = match card.state.as_str() {
+        "unlocked" => check(
+            "card-unlocked",
+            texts::CHECK_CARD_UNLOCKED,
+            Level::Ok,
+            texts::CARD_UNLOCKED,
+        ),
+        "blocked" => check(
+            "card-unlocked",
+            texts::CHECK_CARD_UNLOCKED,
+            Level::Bad,
+            texts::CARD_BLOCKED,
+        ),
+        _ => check(
+            "card-unlocked",
+            texts::CHECK_CARD_UNLOCKED,
+            Level::Warn,
+            texts::card_locked(tries),
+        ),
+    };
+    if card.state == "locked" {
+        unlocked.action = Some(("/card", texts::CARD_GO_UNLOCK));
+    }
+    if card.identity == "different" {
+        unlocked.level = Level::Bad;
+        unlocked.detail = texts::IDENTITY_DIFFERENT.into();
+    }
+    out.push(unlocked);
+    if let Some(days) = card.expires_in_days {
+        let level = match days {
+            d if d < 0 => Level::Bad,
+            d if d < 30 => Level::Warn,
+            _ => Level::Ok,
+        };
+        out.push(check(
+            "card-expiry",
+            texts::CHECK_CARD_EXPIRY,
+            level,
+            texts::expires_in(days),
+        ));
+    }
+}
+
+/// The checks, in the order shown.
+pub fn checks(status: &StatusView) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(card) = &status.card {
+        card_checks(card, &mut out);
+    }
+    let credential = if status.credential.ready {
+        let detail = if status.credential.kind == "software" {
+            texts::SOFTWARE_CREDENTIAL
+        } else {
+            texts::CREDENTIAL_READY
+        };
+        check("credential", texts::CHECK_CREDENTIAL, Level::Ok, detail)
+    } else {
+        check(
+            "credential",
+            texts::CHECK_CREDENTIAL,
+            Level::Bad,
+            status
+                .credential
+                .reason
+                .clone()
+                .unwrap_or_else(|| texts::UNKNOWN.into()),
+        )
+    };
+    out.push(credential);
+    let d = &status.delivery;
+    out.push(match d.state.as_str() {
+        "running" => check(
+            "operator",
+            texts::CHECK_OPERATOR,
+            Level::Ok,
+            texts::OPERATOR_OK,
+        ),
+        "operator_unreachable" => check(
+            "operator",
+            texts::CHECK_OPERATOR,
+            Level::Bad,
+            texts::operator_unreachable(d.retry_in_secs),
+        ),
+        "credential_unavailable" => check(
+            "operator",
+            texts::CHECK_OPERATOR,
+            Level::Warn,
+            texts::sending_paused(d.reason.as_deref().unwrap_or(texts::UNKNOWN)),
+        ),
+        _ => check(
+            "operator",
+            texts::CHECK_OPERATOR,
+            Level::Warn,
+            texts::UNKNOWN,
+        ),
+    });
+    let q = &status.queue;
+    let level = if q.failed > 0 {
+        Level::Bad
+    } else if q.pending > 0 {
+        Level::Warn
+    } else {
+        Level::Ok
+    };
+    out.push(check(
+        "queue",
+        texts::CHECK_QUEUE,
+        level,
+        texts::queue_summary(q.pending, q.failed),
+    ));
+    out
+}
+
+fn render_check(c: &Check) -> String {
+    let action = c
+        .action
+        .map(|(href, label)| format!(" <a href=\"{href}\">{}</a>", esc(label)))
+        .unwrap_or_default();
+    format!(
+        "<li class=\"check check-{class}\" data-check=\"{id}\" data-level=\"{class}\">\
+         <span class=\"light\" aria-hidden=\"true\"></span>\
+         <span class=\"check-label\">{label}</span>\
+         <strong class=\"check-level\">{word}</strong>\
+         <span class=\"check-detail\">{detail}{action}</span></li>",
+        class = c.level.class(),
+        id = c.id,
+        label = esc(c.label),
+        word = esc(c.level.word()),
+        detail = esc(&c.detail),
+    )
+}
+
+/// `status`: the daemon's answer, or why there is none.
+pub fn dashboard(csrf: &str, status: Result<&StatusView, String>) -> String {
+    let content = match status {
+        Ok(status) => {
+            let items: String = checks(status).iter().map(render_check).collect();
+            format!("<ul class=\"checks\">{items}</ul>")
+        }
+        Err(reason) => notice("error", &reason),
+    };
+    let body = format!(
+        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>",
+        esc(texts::REFRESH)
+    );
+    layout(
+        texts::DASHBOARD_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/dashboard",
+        }),
+        &body,
+    )
+}

@@ -1,0 +1,135 @@
+//! Server-rendered pages: plain functions returning HTML, every dynamic
+//! value escaped with [`esc`]. One stylesheet, no script, no inline style.
+
+mod card;
+mod dashboard;
+mod login;
+mod setup;
+
+pub use card::card;
+pub use dashboard::{Check, Level, checks, dashboard};
+pub use login::login;
+pub use setup::setup;
+
+use crate::texts;
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For an authenticated page: the CSRF token of the session (for the
+/// logout button in the header).
+pub struct Nav<'a> {
+    pub csrf: &'a str,
+    pub current: &'a str,
+}
+
+pub fn layout(title: &str, nav: Option<Nav<'_>>, body: &str) -> String {
+    let nav_html = match nav {
+        Some(nav) => {
+            let link = |href: &str, label: &str| {
+                let current = if nav.current == href {
+                    " aria-current=\"page\""
+                } else {
+                    ""
+                };
+                format!("<li><a href=\"{href}\"{current}>{}</a></li>", esc(label))
+            };
+            format!(
+                "<nav aria-label=\"{}\"><ul>{}{}</ul>\
+                 <form method=\"post\" action=\"/logout\" class=\"logout\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                 <button type=\"submit\">{}</button></form></nav>",
+                esc(texts::NAV_LABEL),
+                link("/dashboard", texts::NAV_DASHBOARD),
+                link("/card", texts::NAV_CARD),
+                esc(nav.csrf),
+                esc(texts::NAV_LOGOUT),
+            )
+        }
+        None => String::new(),
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} – {app}</title>\
+         <link rel=\"icon\" href=\"data:,\">\
+         <link rel=\"stylesheet\" href=\"/static/facteur.css\"></head>\
+         <body><a class=\"skip\" href=\"#contenu\">{skip}</a>\
+         <header><p class=\"brand\">{app}</p>{nav_html}</header>\
+         <main id=\"contenu\"><h1>{title}</h1>{body}</main></body></html>\n",
+        title = esc(title),
+        app = esc(texts::APP_NAME),
+        skip = esc(texts::SKIP_TO_CONTENT),
+    )
+}
+
+/// A notice box: `kind` is `error` (announced at once) or `info`.
+pub fn notice(kind: &str, text: &str) -> String {
+    let role = if kind == "error" { "alert" } else { "status" };
+    format!(
+        "<p class=\"notice notice-{kind}\" role=\"{role}\">{}</p>",
+        esc(text)
+    )
+}
+
+/// A page that only says something (errors).
+pub fn message(title: &str, text: &str) -> String {
+    layout(
+        title,
+        None,
+        &format!(
+            "<p>{}</p><p><a href=\"/\">{}</a></p>",
+            esc(text),
+            esc(texts::BACK_HOME)
+        ),
+    )
+}
+
+fn csrf_field(csrf: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(csrf)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            esc("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn no_inline_script_or_style() {
+        let page = layout(
+            "T",
+            Some(Nav {
+                csrf: "x",
+                current: "/card",
+            }),
+            "<p>b</p>",
+        );
+        assert!(!page.contains("<script"));
+        assert!(!page.contains("style="));
+        assert!(!page.contains("<style"));
+        assert!(page.contains("lang=\"fr\""));
+    }
+}
