@@ -5,7 +5,8 @@
 # in front of them, on loopback. The card is unlocked with `facteur card
 # unlock`, as the practitioner would.
 # Prints one line
-#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS imap=HOST:PORT import_dir=PATH outbox_dir=PATH
+#   facteur ready: config=PATH smtp=HOST:PORT user=USER password=PASS demo_to=ADDRESS imap=HOST:PORT import_dir=PATH outbox_dir=PATH web=URL [setup_code=CODE]
+# (setup_code while the web admin is not yet claimed).
 # then runs until Ctrl-C or SIGTERM, and stops everything it started.
 set -euo pipefail
 
@@ -21,13 +22,16 @@ vpcd_port=${FACTEUR_DEMO_VPCD_PORT:-35963}
 card_pin=1234
 
 bash "$repo/tests/setup/install-deps.sh" >&2
-(cd "$repo" && cargo build --release --quiet --bin facteur --bin facteur-card-sim) >&2
+(cd "$repo" && cargo build --release --quiet --bin facteur --bin facteur-card-sim --bin facteur-web) >&2
 facteur="$repo/target/release/facteur"
 card_sim="$repo/target/release/facteur-card-sim"
+facteur_web="$repo/target/release/facteur-web"
+web_port=${FACTEUR_DEMO_WEB_PORT:-8443}
 
 mkdir -p "$work"
 operator_dir="$work/operator"
 facteur_pid=""
+web_pid=""
 pcscd_pid=""
 card_pid=""
 stop_pid() {
@@ -38,6 +42,7 @@ stop_pid() {
 }
 cleanup() {
     trap - INT TERM EXIT
+    stop_pid "$web_pid"
     stop_pid "$facteur_pid"
     stop_pid "$card_pid"
     stop_pid "$pcscd_pid"
@@ -155,5 +160,25 @@ done
 echo "$card_pin" | "$facteur" --config "$config" card unlock >&2
 "$facteur" --config "$config" card status >&2
 
-echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO imap=127.0.0.1:$imap_port import_dir=$work/import outbox_dir=$work/outbox"
+# The web admin: a separate process that reaches the daemon only through
+# its control socket. Claimed once with the setup code it prints.
+cat > "$work/web.toml" <<TOML
+listen = "127.0.0.1:$web_port"
+control_socket = "$work/data/control.sock"
+state_dir = "$work/web"
+hostname = "facteur.local"
+TOML
+"$facteur_web" --config "$work/web.toml" > "$work/web.out" 2> "$work/web.log" &
+web_pid=$!
+web_ready=""
+for _ in $(seq 1 200); do
+    web_ready=$(grep -m1 '^facteur-web ready:' "$work/web.out" 2>/dev/null || true)
+    [ -n "$web_ready" ] && break
+    if ! kill -0 "$web_pid" 2>/dev/null; then echo "facteur-web failed to start" >&2; cat "$work/web.log" >&2; exit 1; fi
+    sleep 0.05
+done
+web_url=$(sed -n 's/.* url=\([^ ]*\).*/\1/p' <<<"$web_ready")
+setup_code=$(sed -n 's/.* setup_code=\([^ ]*\).*/\1/p' <<<"$web_ready")
+
+echo "facteur ready: config=$config smtp=127.0.0.1:$smtp_port user=$user password=$password demo_to=$DEMO_TO imap=127.0.0.1:$imap_port import_dir=$work/import outbox_dir=$work/outbox web=$web_url${setup_code:+ setup_code=$setup_code}"
 wait "$facteur_pid"

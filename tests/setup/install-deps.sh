@@ -29,7 +29,11 @@ packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-soc
 installed=" $(dpkg-query -W -f='${db:Status-Abbrev}${Package} ' "${packages[@]}" 2>/dev/null | grep -o 'ii *[^ ]*' | awk '{print $2}' | tr '\n' ' ' || true) "
 missing=()
 for p in "${packages[@]}"; do
-    [[ $installed == *" $p "* ]] || missing+=("$p")
+    [[ $installed == *" $p "* ]] && continue
+    # NodeSource's nodejs package ships npm itself and conflicts with
+    # Debian's npm package: a working npm command is enough.
+    [ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
+    missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
