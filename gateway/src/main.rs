@@ -306,6 +306,7 @@ fn card_command(config_path: &std::path::Path, command: CardCommand) -> anyhow::
             let body = serde_json::to_vec(&facteur::control::UnlockRequest {
                 pin,
                 confirm_last_try,
+                actor: Some("cli".into()),
             })?;
             let result = control(config_path, |c| async move {
                 c.post("/v1/card/unlock", zeroize::Zeroizing::new(body))
