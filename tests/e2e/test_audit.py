@@ -5,6 +5,7 @@ import re
 import subprocess
 import time
 import uuid
+from urllib.parse import quote
 
 from facteur_harness import facteur_bin
 
@@ -90,7 +91,7 @@ def test_sent_message_is_audited_without_its_subject(facteur, operator):
     (hit,) = found["recipients"]
     assert hit["queue_id"] == queue_id and hit["recipient"] == DEMO_TO
     assert hit["state"] == "sent"
-    status, line = facteur.api("GET", f"/v1/tracking/{hit['message_id']}")
+    status, line = facteur.api("GET", "/v1/tracking/" + quote(hit["message_id"], safe="@"))
     assert status == 200, line
     assert line["queue_ids"] == [queue_id]
     steps = [s["event"] for s in line["recipients"][0]["timeline"]]

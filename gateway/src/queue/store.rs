@@ -274,11 +274,11 @@ impl QueueAction {
     }
 
     /// States the action applies to.
-    fn from_states(self) -> &'static str {
+    fn applies_to(self) -> &'static [&'static str] {
         match self {
-            QueueAction::Hold | QueueAction::Retry => "('pending')",
-            QueueAction::Release => "('held')",
-            QueueAction::Delete => "('pending', 'held')",
+            QueueAction::Hold | QueueAction::Retry => &["pending"],
+            QueueAction::Release => &["held"],
+            QueueAction::Delete => &["pending", "held"],
         }
     }
 }
@@ -1138,7 +1138,7 @@ fn act(
         None => all.iter().collect(),
     };
     let action = request.action;
-    let applies = |status: &str| action.from_states().contains(&format!("'{status}'"));
+    let applies = |status: &str| action.applies_to().contains(&status);
     let changed: Vec<String> = targets
         .iter()
         .filter(|(_, status)| applies(status))
@@ -1150,7 +1150,7 @@ fn act(
             "cannot {} message {id}: {} applies to {} recipients only ({})",
             action.as_str(),
             action.as_str(),
-            action.from_states(),
+            action.applies_to().join(" or "),
             states.join(", ")
         )));
     }
