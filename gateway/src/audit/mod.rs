@@ -55,6 +55,8 @@ pub enum AuditError {
     Invalid(String),
     #[error("audit log writer stopped")]
     Stopped,
+    #[error("audit log: cannot write: {0}")]
+    WriteFailed(String),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
@@ -438,7 +440,7 @@ impl Writer {
                         tracing::error!(error = %e, "audit log: cannot write; events lost");
                         let text = e.to_string();
                         for reply in replies.into_iter().flatten() {
-                            let _ = reply.send(Err(AuditError::Invalid(text.clone())));
+                            let _ = reply.send(Err(AuditError::WriteFailed(text.clone())));
                         }
                     }
                 }
