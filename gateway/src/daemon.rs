@@ -166,7 +166,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max: Duration::from_secs(config.queue.retry_max),
         lifetime: Duration::from_secs(config.queue.lifetime_hours * 3600),
     };
-    let queue = Queue::open(&config.queue_dir(), retry)?;
+    let audit = crate::audit::Audit::open(
+        &config.data_dir.join("audit"),
+        crate::audit::AuditSettings::default(),
+    )
+    .context("cannot open the audit log")?;
+    audit.note(
+        "daemon",
+        "daemon_started",
+        None,
+        Some(&format!("version {}", env!("CARGO_PKG_VERSION"))),
+    );
+    let queue = Queue::open_audited(&config.queue_dir(), retry, Some(audit.clone()))?;
     let tracking = Arc::new(crate::queue::tracking::Tracking::open(&config.queue_dir())?);
     let shutdown = CancellationToken::new();
 
@@ -216,6 +227,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 queue: queue.clone(),
                 whitelist: whitelist.clone(),
                 delivery_wake: wake.clone(),
+                audit: Some(audit.clone()),
             },
             connector_tls.clone(),
             loaded.credential.clone(),
@@ -243,6 +255,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             fetcher: fetcher.clone(),
             queue: queue.clone(),
             tracking: tracking.clone(),
+            audit: audit.clone(),
             started: std::time::Instant::now(),
         }),
         shutdown.clone(),
@@ -377,6 +390,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = control.await;
     let _ = std::fs::remove_file(config.control_socket());
+    audit.note("daemon", "daemon_stopped", None, None);
+    audit.flush().await;
     tracing::info!(
         sessions_opened = delivery
             .stats

@@ -7,6 +7,7 @@
 //! TLS ([`tls::mssante`]) with the practice's [`credential`].
 
 pub mod address;
+pub mod audit;
 pub mod autoconfig;
 pub mod card;
 pub mod config;

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::xdm::XdmCommand,
     },
+    /// The audit log: verify its chain, list, export (reads the files).
+    Audit {
+        #[command(subcommand)]
+        command: cli::audit::AuditCommand,
+    },
     /// Letters sent on paper (reads the queue database directly).
     Paper {
         #[command(subcommand)]
@@ -122,6 +127,30 @@ enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hold a message: it is not sent until released.
+    Hold(QueueTarget),
+    /// Release a held message: due now.
+    Release(QueueTarget),
+    /// Try a pending message now, without waiting for its next attempt.
+    Retry(QueueTarget),
+    /// Delete a message before it is sent (asks first; the rows stay for
+    /// tracking, state "deleted").
+    Delete {
+        #[command(flatten)]
+        target: QueueTarget,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct QueueTarget {
+    /// The queue id.
+    id: String,
+    /// Only this recipient.
+    #[arg(long)]
+    recipient: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -180,6 +209,19 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Paper {
             command: PaperCommand::Summary { month, csv },
         } => paper_summary(&cli.config, month.as_deref(), csv.as_deref()),
+        Command::Audit { command } => cli::audit::run(&cli.config, command),
+        Command::Queue {
+            command: QueueCommand::Hold(t),
+        } => queue_action(&cli.config, "hold", t, false),
+        Command::Queue {
+            command: QueueCommand::Release(t),
+        } => queue_action(&cli.config, "release", t, false),
+        Command::Queue {
+            command: QueueCommand::Retry(t),
+        } => queue_action(&cli.config, "retry", t, false),
+        Command::Queue {
+            command: QueueCommand::Delete { target, yes },
+        } => queue_action(&cli.config, "delete", target, yes),
         Command::Queue {
             command: QueueCommand::List { json },
         } => {
@@ -206,6 +248,16 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn queue_action(
+    config: &std::path::Path,
+    action: &str,
+    target: QueueTarget,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let recipient = target.recipient.as_deref();
+    cli::audit::queue_action(config, action, &target.id, recipient, yes)
 }
 
 fn paper_summary(
@@ -306,6 +358,7 @@ fn card_command(config_path: &std::path::Path, command: CardCommand) -> anyhow::
             let body = serde_json::to_vec(&facteur::control::UnlockRequest {
                 pin,
                 confirm_last_try,
+                actor: Some("cli".into()),
             })?;
             let result = control(config_path, |c| async move {
                 c.post("/v1/card/unlock", zeroize::Zeroizing::new(body))

@@ -18,6 +18,9 @@ pub struct UnlockRequest {
     /// Required to present a PIN when only one try is left.
     #[serde(default)]
     pub confirm_last_try: bool,
+    /// Who asks, for the audit log ("web:admin", "cli"); "api" when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// An error answer: a stable code for programs, a sentence for people.

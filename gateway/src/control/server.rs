@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,10 +17,12 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{ErrorBody, UnlockRequest};
+use crate::audit::{Audit, Event};
 use crate::card::{CardError, CardService, Pin, UnlockError};
 use crate::credential::Credential;
-use crate::queue::Queue;
 use crate::queue::delivery::Delivery;
+use crate::queue::tracking::TrackingQuery;
+use crate::queue::{Queue, QueueAction, QueueError, QueueId};
 
 /// What the API reads and acts on.
 pub struct ControlState {
@@ -29,6 +32,7 @@ pub struct ControlState {
     pub fetcher: Option<Arc<crate::inbound::fetcher::Fetcher>>,
     pub queue: Queue,
     pub tracking: Arc<crate::queue::tracking::Tracking>,
+    pub audit: Audit,
     pub started: Instant,
 }
 
@@ -81,6 +85,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/card/accept-identity", post(accept_identity))
         .route("/v1/queue", get(queue))
         .route("/v1/tracking", get(tracking))
+        .route("/v1/tracking/{message_id}", get(timeline))
+        .route("/v1/queue/{id}/{action}", post(queue_action))
+        .route("/v1/audit", get(audit_list).post(audit_append))
+        .route("/v1/audit/verify", get(audit_verify))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }
@@ -124,6 +132,8 @@ async fn status(State(s): State<Shared>) -> Response {
             "pending": count("pending"),
             "delivered": count("delivered"),
             "failed": count("failed"),
+            "held": count("held"),
+            "deleted": count("deleted"),
         },
         "card": s.card.as_ref().map(CardService::status),
     }))
@@ -170,11 +180,34 @@ async fn unlock(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
         None => None,
     };
     let confirm = request.confirm_last_try;
+    let actor = api_actor(request.actor.as_deref());
     let service = card.clone();
     let result = tokio::task::spawn_blocking(move || service.unlock_blocking(pin, confirm)).await;
+    // Never the PIN: the card's serial number and the outcome only.
+    let serial = card.status().serial;
     match result {
-        Ok(Ok(())) => Json(card.status()).into_response(),
-        Ok(Err(e)) => unlock_error(e),
+        Ok(Ok(())) => {
+            s.audit
+                .note(&actor, "card_unlocked", serial.as_deref(), None);
+            Json(card.status()).into_response()
+        }
+        Ok(Err(e)) => {
+            let why = match &e {
+                UnlockError::Card(CardError::WrongPin { tries_left }) => {
+                    format!("wrong PIN, {tries_left} tries left")
+                }
+                UnlockError::Card(CardError::Blocked) => "card blocked".into(),
+                UnlockError::LastTryNeedsConfirmation => "last try not confirmed".into(),
+                UnlockError::Card(CardError::PinPadCancelled) => "PIN pad cancelled".into(),
+                UnlockError::NoPinPad => "no PIN pad".into(),
+                UnlockError::NoCard(_) => "no card".into(),
+                UnlockError::Stopped => "card service stopped".into(),
+                UnlockError::Card(_) => "card error".into(),
+            };
+            s.audit
+                .note(&actor, "card_unlock_failed", serial.as_deref(), Some(&why));
+            unlock_error(e)
+        }
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -222,7 +255,12 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
     };
     let service = card.clone();
     match tokio::task::spawn_blocking(move || service.accept_identity_blocking()).await {
-        Ok(Ok(())) => Json(card.status()).into_response(),
+        Ok(Ok(())) => {
+            let serial = card.status().serial;
+            s.audit
+                .note("api", "card_identity_accepted", serial.as_deref(), None);
+            Json(card.status()).into_response()
+        }
         Ok(Err(message)) => error(StatusCode::CONFLICT, "cannot_accept", message),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -232,10 +270,26 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
     }
 }
 
-async fn tracking(State(s): State<Shared>) -> Response {
+async fn tracking(
+    State(s): State<Shared>,
+    query: Result<Query<TrackingQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
+    };
     let tracking = s.tracking.clone();
-    match tokio::task::spawn_blocking(move || tracking.list()).await {
-        Ok(Ok(entries)) => Json(json!({ "recipients": entries })).into_response(),
+    // Without parameters: the tracking rows, as before; with any: search.
+    let result = tokio::task::spawn_blocking(move || {
+        if query.is_empty() {
+            tracking.list().map(|e| json!({ "recipients": e }))
+        } else {
+            tracking.search(&query).map(|e| json!({ "recipients": e }))
+        }
+    })
+    .await;
+    match result {
+        Ok(Ok(answer)) => Json(answer).into_response(),
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "tracking_unreadable",
@@ -262,6 +316,236 @@ async fn queue(State(s): State<Shared>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "queue task failed",
+        ),
+    }
+}
+
+async fn timeline(State(s): State<Shared>, UrlPath(message_id): UrlPath<String>) -> Response {
+    let tracking = s.tracking.clone();
+    let key = message_id.clone();
+    match tokio::task::spawn_blocking(move || tracking.timeline(&key)).await {
+        Ok(Ok(Some(timeline))) => Json(timeline).into_response(),
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            "no_such_message",
+            format!("no message {message_id} in the queue or in tracking"),
+        ),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tracking_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "tracking task failed",
+        ),
+    }
+}
+
+/// Actors the daemon writes itself; the API may not borrow them.
+fn reserved_actor(actor: &str) -> bool {
+    actor == "daemon" || actor == "outbox" || actor.starts_with("smtp:")
+}
+
+/// The actor a caller named, or "api".
+fn api_actor(actor: Option<&str>) -> String {
+    match actor {
+        Some(a) if !reserved_actor(a) && Event::new(a, "x").validate().is_ok() => a.to_string(),
+        _ => "api".to_string(),
+    }
+}
+
+/// Optional body of the queue actions.
+#[derive(Debug, Default, serde::Deserialize)]
+struct QueueActionBody {
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct QueueActionQuery {
+    recipient: Option<String>,
+}
+
+async fn queue_action(
+    State(s): State<Shared>,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+    query: Result<Query<QueueActionQuery>, QueryRejection>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(action) = QueueAction::parse(&action) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    };
+    let Some(id) = QueueId::parse(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_queue_id",
+            "a queue id is 16 hexadecimal digits",
+        );
+    };
+    let recipient = match query {
+        Ok(Query(q)) => q.recipient.filter(|r| !r.is_empty()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
+    };
+    let request: QueueActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        QueueActionBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "expected {\"actor\": \"web:admin\", \"confirm\": true}",
+                );
+            }
+        }
+    };
+    if action == QueueAction::Delete && !request.confirm {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "confirm_required",
+            "deleting a message needs {\"confirm\": true}",
+        );
+    }
+    let actor = api_actor(request.actor.as_deref());
+    match s.queue.act(&id, action, recipient, &actor).await {
+        Ok(outcome) => {
+            if matches!(action, QueueAction::Release | QueueAction::Retry) {
+                s.delivery.wake();
+            }
+            let queue = s.queue.clone();
+            let entries = tokio::task::spawn_blocking(move || queue.list())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.id == id.as_str())
+                .collect::<Vec<_>>();
+            Json(json!({
+                "id": id.as_str(),
+                "action": action.as_str(),
+                "changed": outcome.recipients,
+                "finished": outcome.finished,
+                "recipients": entries,
+            }))
+            .into_response()
+        }
+        Err(QueueError::NotFound(m)) => error(StatusCode::NOT_FOUND, "no_such_message", m),
+        Err(QueueError::NotApplicable(m)) => error(StatusCode::CONFLICT, "not_applicable", m),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "queue_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Body of `POST /v1/audit`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditRequest {
+    actor: String,
+    action: String,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+async fn audit_append(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let request: AuditRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "expected {\"actor\": \"web:admin\", \"action\": \"signin\", \"object\": null, \"detail\": null}",
+            );
+        }
+    };
+    if reserved_actor(&request.actor) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_audit_entry",
+            format!("actor `{}` is reserved to the daemon", request.actor),
+        );
+    }
+    let event = Event {
+        actor: request.actor,
+        action: request.action,
+        object: request.object,
+        detail: request.detail,
+    };
+    match s.audit.append(event).await {
+        Ok(entry) => Json(entry).into_response(),
+        Err(crate::audit::AuditError::Invalid(m)) => {
+            error(StatusCode::BAD_REQUEST, "bad_audit_entry", m)
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct AuditQuery {
+    after_seq: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn audit_list(
+    State(s): State<Shared>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
+    };
+    let dir = s.audit.dir().to_path_buf();
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    match tokio::task::spawn_blocking(move || crate::audit::list(&dir, query.after_seq, limit))
+        .await
+    {
+        Ok(Ok(entries)) => Json(json!({ "entries": entries })).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "audit_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "audit task failed",
+        ),
+    }
+}
+
+async fn audit_verify(State(s): State<Shared>) -> Response {
+    let dir = s.audit.dir().to_path_buf();
+    // Entries sent before the request are on disk first.
+    s.audit.flush().await;
+    match tokio::task::spawn_blocking(move || crate::audit::verify(&dir)).await {
+        Ok(Ok(report)) => {
+            let mut body = json!(report);
+            body["ok"] = json!(report.ok());
+            Json(body).into_response()
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "audit_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "audit task failed",
         ),
     }
 }

@@ -70,6 +70,9 @@ pub struct FetcherLinks {
     pub whitelist: Arc<Whitelist>,
     /// Wakes delivery when a receipt is queued.
     pub delivery_wake: Arc<Notify>,
+    /// Each exported message is recorded (its folder name, never its
+    /// sender or subject).
+    pub audit: Option<crate::audit::Audit>,
 }
 
 /// What the status page shows of the fetcher.
@@ -336,6 +339,23 @@ impl Fetcher {
                 {
                     self.send_receipt(&raw, message_id.as_deref(), to, done.problems.len())
                         .await;
+                }
+                if let Some(audit) = &self.links.audit {
+                    let folder = done
+                        .dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    audit.note(
+                        "daemon",
+                        "message_received",
+                        Some(&folder),
+                        Some(&format!(
+                            "exported, {} file(s), {} problem(s)",
+                            done.files.len(),
+                            done.problems.len()
+                        )),
+                    );
                 }
                 self.flag(session, uid).await?;
                 self.exported.fetch_add(1, Ordering::Relaxed);

@@ -238,6 +238,11 @@ impl Delivery {
         now.is_none()
     }
 
+    /// Looks at the queue again now (after a release or a retry).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Delivery state for the control API.
     pub fn status(&self) -> DeliveryStatus {
         let reason = self

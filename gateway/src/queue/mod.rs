@@ -12,8 +12,8 @@ mod store;
 pub mod tracking;
 
 pub use store::{
-    FinalFailure, Job, Queue, QueueEntry, QueueError, QueueId, RecipientStatus, RetryPolicy, list,
-    now_unix, recipient_status,
+    ActOutcome, FinalFailure, Job, Queue, QueueAction, QueueEntry, QueueError, QueueId,
+    RecipientStatus, RetryPolicy, list, now_unix, recipient_status,
 };
 
 /// The envelope of a submitted message.

@@ -39,6 +39,10 @@ pub enum QueueError {
     Stopped,
     #[error("queue: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotApplicable(String),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> QueueError + '_ {
@@ -93,23 +97,32 @@ pub fn now_unix() -> i64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientStatus {
     Pending,
+    /// Put on hold by an administrator: never due until released.
+    Held,
     Delivered,
     Failed,
+    /// Deleted by an administrator before delivery: final; the rows stay
+    /// for tracking.
+    Deleted,
 }
 
 impl RecipientStatus {
     fn as_str(self) -> &'static str {
         match self {
             RecipientStatus::Pending => "pending",
+            RecipientStatus::Held => "held",
             RecipientStatus::Delivered => "delivered",
             RecipientStatus::Failed => "failed",
+            RecipientStatus::Deleted => "deleted",
         }
     }
 
     fn parse(text: &str) -> RecipientStatus {
         match text {
+            "held" => RecipientStatus::Held,
             "delivered" => RecipientStatus::Delivered,
             "failed" => RecipientStatus::Failed,
+            "deleted" => RecipientStatus::Deleted,
             _ => RecipientStatus::Pending,
         }
     }
@@ -201,6 +214,90 @@ enum Command {
         reply: oneshot::Sender<Result<Vec<QueueId>, QueueError>>,
     },
     Unreported(oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>),
+    Act {
+        request: ActRequest,
+        reply: oneshot::Sender<Result<ActOutcome, QueueError>>,
+    },
+}
+
+/// An administrator's action on a queued message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueAction {
+    /// pending → held: never due until released.
+    Hold,
+    /// held → pending, due now.
+    Release,
+    /// pending: due now (the backoff is skipped once).
+    Retry,
+    /// pending or held → deleted: final, no report; the rows stay.
+    Delete,
+}
+
+impl QueueAction {
+    pub fn parse(text: &str) -> Option<QueueAction> {
+        Some(match text {
+            "hold" => QueueAction::Hold,
+            "release" => QueueAction::Release,
+            "retry" => QueueAction::Retry,
+            "delete" => QueueAction::Delete,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueAction::Hold => "hold",
+            QueueAction::Release => "release",
+            QueueAction::Retry => "retry",
+            QueueAction::Delete => "delete",
+        }
+    }
+
+    /// The audit action code.
+    fn audit_code(self) -> &'static str {
+        match self {
+            QueueAction::Hold => "queue_held",
+            QueueAction::Release => "queue_released",
+            QueueAction::Retry => "queue_retried",
+            QueueAction::Delete => "message_deleted",
+        }
+    }
+
+    /// The queue event (table `events`).
+    fn event(self) -> &'static str {
+        match self {
+            QueueAction::Hold => "held",
+            QueueAction::Release => "released",
+            QueueAction::Retry => "retried",
+            QueueAction::Delete => "deleted",
+        }
+    }
+
+    /// States the action applies to.
+    fn applies_to(self) -> &'static [&'static str] {
+        match self {
+            QueueAction::Hold | QueueAction::Retry => &["pending"],
+            QueueAction::Release => &["held"],
+            QueueAction::Delete => &["pending", "held"],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ActRequest {
+    id: QueueId,
+    action: QueueAction,
+    recipient: Option<String>,
+    actor: String,
+}
+
+/// What [`Queue::act`] changed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ActOutcome {
+    /// Recipients whose state changed.
+    pub recipients: Vec<String>,
+    /// Every recipient is now final: the message file was removed.
+    pub finished: bool,
 }
 
 /// What [`Queue::record`] changed.
@@ -217,6 +314,16 @@ pub struct Queue {
     dir: PathBuf,
     retry: RetryPolicy,
     writer: mpsc::Sender<Command>,
+}
+
+/// Who submitted a message, as the audit log names actors.
+fn submitter_actor(submitted_by: Option<&str>) -> String {
+    match submitted_by {
+        None => "smtp:trusted-network".into(),
+        Some("outbox") => "outbox".into(),
+        Some("read-receipt") => "daemon".into(),
+        Some(user) => format!("smtp:{user}"),
+    }
 }
 
 const SCHEMA: &str = "
@@ -262,6 +369,18 @@ impl Queue {
     /// Opens (creating if needed) the queue under `dir`, removes message
     /// files left by a crash before their commit, and starts the writer.
     pub fn open(dir: &Path, retry: RetryPolicy) -> Result<Queue, QueueError> {
+        Queue::open_audited(dir, retry, None)
+    }
+
+    /// [`Self::open`], recording every committed change that matters to
+    /// the practice (accepted, sent, failed, held, released, retried,
+    /// deleted) in the audit log. The writer thread only hands the events
+    /// to the audit writer, after its commit.
+    pub fn open_audited(
+        dir: &Path,
+        retry: RetryPolicy,
+        audit: Option<crate::audit::Audit>,
+    ) -> Result<Queue, QueueError> {
         let messages = dir.join("messages");
         std::fs::create_dir_all(&messages).map_err(io_error(&messages))?;
         let conn = open_database(&dir.join("queue.db"))?;
@@ -270,7 +389,7 @@ impl Queue {
         let messages_dir = messages.clone();
         std::thread::Builder::new()
             .name("queue-writer".into())
-            .spawn(move || writer_loop(conn, messages_dir, retry, commands))
+            .spawn(move || writer_loop(conn, messages_dir, retry, commands, audit))
             .map_err(io_error(dir))?;
         Ok(Queue {
             dir: dir.to_path_buf(),
@@ -372,6 +491,30 @@ impl Queue {
     /// Final failures whose report was not written yet (after a crash).
     pub async fn unreported(&self) -> Result<Vec<FinalFailure>, QueueError> {
         self.ask(Command::Unreported).await
+    }
+
+    /// An administrator's action on message `id` (every recipient it
+    /// applies to, or only `recipient`). Errors: [`QueueError::NotFound`]
+    /// (no such message or recipient), [`QueueError::NotApplicable`] (no
+    /// recipient in a state the action applies to).
+    pub async fn act(
+        &self,
+        id: &QueueId,
+        action: QueueAction,
+        recipient: Option<String>,
+        actor: &str,
+    ) -> Result<ActOutcome, QueueError> {
+        let request = ActRequest {
+            id: id.clone(),
+            action,
+            recipient,
+            actor: actor.to_string(),
+        };
+        let outcome = self.ask(|reply| Command::Act { request, reply }).await?;
+        if outcome.finished {
+            self.remove_body(id).await?;
+        }
+        Ok(outcome)
     }
 
     /// Removes the file of a message whose recipients are all final.
@@ -507,6 +650,7 @@ fn writer_loop(
     messages: PathBuf,
     retry: RetryPolicy,
     commands: mpsc::Receiver<Command>,
+    audit: Option<crate::audit::Audit>,
 ) {
     while let Ok(first) = commands.recv() {
         let mut batch = vec![first];
@@ -538,17 +682,20 @@ fn writer_loop(
                 continue;
             }
         };
+        let mut events = Vec::new();
         let replies: Vec<Reply> = batch
             .into_iter()
-            .map(|command| apply(&tx, command, &dir_synced, retry))
+            .map(|command| apply(&tx, command, &dir_synced, retry, &mut events))
             .collect();
         let committed = if replies.iter().any(Reply::wants_commit) {
             tx.commit().map_err(|e| e.to_string())
         } else {
             tx.rollback().map_err(|e| e.to_string())
         };
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "queue database: commit failed");
+        match (&committed, &audit) {
+            (Err(e), _) => tracing::error!(error = %e, "queue database: commit failed"),
+            (Ok(()), Some(audit)) => events.into_iter().for_each(|e| audit.record(e)),
+            (Ok(()), None) => {}
         }
         for reply in replies {
             reply.send(&committed);
@@ -583,6 +730,10 @@ enum Reply {
         oneshot::Sender<Result<Vec<FinalFailure>, QueueError>>,
         Result<Vec<FinalFailure>, String>,
     ),
+    Act(
+        oneshot::Sender<Result<ActOutcome, QueueError>>,
+        Result<ActOutcome, QueueError>,
+    ),
 }
 
 impl Reply {
@@ -593,6 +744,7 @@ impl Reply {
                 | Reply::Record(_, Ok(_))
                 | Reply::Expire(_, Ok(_))
                 | Reply::MarkReported(_, Ok(_))
+                | Reply::Act(_, Ok(_))
         )
     }
 
@@ -617,6 +769,14 @@ impl Reply {
             Reply::Expire(tx, v) => finish(tx, v, committed),
             Reply::MarkReported(tx, v) => finish(tx, v, committed),
             Reply::Unreported(tx, v) => finish(tx, v, &Ok(())),
+            Reply::Act(tx, v) => {
+                let result = match (v, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(QueueError::Corrupt(e.clone())),
+                };
+                let _ = tx.send(result);
+            }
         }
     }
 }
@@ -626,6 +786,7 @@ fn apply(
     command: Command,
     dir_synced: &Result<(), String>,
     retry: RetryPolicy,
+    audit: &mut Vec<crate::audit::Event>,
 ) -> Reply {
     let s = |e: rusqlite::Error| e.to_string();
     match command {
@@ -635,7 +796,17 @@ fn apply(
                 // the others of the batch.
                 tx.execute_batch("SAVEPOINT insert_message").map_err(s)?;
                 match insert_message(tx, &insert, retry) {
-                    Ok(()) => tx.execute_batch("RELEASE insert_message").map_err(s),
+                    Ok(()) => {
+                        audit.push(
+                            crate::audit::Event::new(
+                                &submitter_actor(insert.envelope.submitted_by.as_deref()),
+                                "message_accepted",
+                            )
+                            .object(insert.id.as_str())
+                            .detail(format!("{} recipient(s)", insert.envelope.recipients.len())),
+                        );
+                        tx.execute_batch("RELEASE insert_message").map_err(s)
+                    }
                     Err(e) => {
                         let _ =
                             tx.execute_batch("ROLLBACK TO insert_message; RELEASE insert_message");
@@ -661,13 +832,26 @@ fn apply(
             .map_err(s),
         ),
         Command::Record { results, reply } => {
-            Reply::Record(reply, record_results(tx, results, retry).map_err(s))
+            Reply::Record(reply, record_results(tx, results, retry, audit).map_err(s))
         }
-        Command::Expire { now, reply } => Reply::Expire(reply, expire(tx, now).map_err(s)),
+        Command::Expire { now, reply } => Reply::Expire(reply, expire(tx, now, audit).map_err(s)),
         Command::MarkReported { items, reply } => {
             Reply::MarkReported(reply, mark_reported(tx, items).map_err(s))
         }
         Command::Unreported(reply) => Reply::Unreported(reply, unreported(tx).map_err(s)),
+        Command::Act { request, reply } => {
+            let result = (|| {
+                tx.execute_batch("SAVEPOINT act")?;
+                let result = act(tx, &request, audit);
+                if result.is_ok() {
+                    tx.execute_batch("RELEASE act")?;
+                } else {
+                    tx.execute_batch("ROLLBACK TO act; RELEASE act")?;
+                }
+                result
+            })();
+            Reply::Act(reply, result)
+        }
     }
 }
 
@@ -756,29 +940,50 @@ fn record_results(
     tx: &Transaction<'_>,
     results: Vec<(QueueId, String, Outcome)>,
     retry: RetryPolicy,
+    audit: &mut Vec<crate::audit::Event>,
 ) -> rusqlite::Result<RecordSummary> {
     let now = now_unix();
     let mut summary = RecordSummary::default();
     let mut touched: Vec<QueueId> = Vec::new();
     for (id, address, outcome) in results {
-        // Only a pending recipient changes: exactly one final state each.
-        let attempts: Option<u32> = tx
+        // Only a recipient not yet delivered or failed changes: exactly
+        // one of those final states each. A recipient held or deleted
+        // while its attempt was in flight takes the attempt's outcome if
+        // it is final (the operator has the message: that is what
+        // happened), and stays held or deleted if it was deferred.
+        let current: Option<(u32, String)> = tx
             .query_row(
-                "SELECT attempts FROM recipients WHERE message = ?1 AND address = ?2 AND status = 'pending'",
+                "SELECT attempts, status FROM recipients WHERE message = ?1 AND address = ?2
+                 AND status IN ('pending', 'held', 'deleted')",
                 params![id.as_str(), address],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        let Some(attempts) = attempts else { continue };
+        let Some((attempts, current)) = current else {
+            continue;
+        };
         let attempts = attempts + 1;
         let (status, next, reply, what) = match &outcome {
             Outcome::Delivered { reply } => (RecipientStatus::Delivered, now, reply, "delivered"),
             Outcome::Failed { reply } => (RecipientStatus::Failed, now, reply, "failed"),
             Outcome::Deferred { reply } => {
                 let next = now + retry.delay(attempts).as_secs() as i64;
-                (RecipientStatus::Pending, next, reply, "deferred")
+                (RecipientStatus::parse(&current), next, reply, "deferred")
             }
         };
+        match status {
+            RecipientStatus::Delivered => audit.push(
+                crate::audit::Event::new("daemon", "message_sent")
+                    .object(id.as_str())
+                    .detail(format!("to {address}")),
+            ),
+            RecipientStatus::Failed => audit.push(
+                crate::audit::Event::new("daemon", "message_failed")
+                    .object(id.as_str())
+                    .detail(format!("to {address}: {reply}")),
+            ),
+            _ => {}
+        }
         tx.prepare_cached(
             "UPDATE recipients SET status = ?3, attempts = ?4, next_attempt = ?5, last_reply = ?6, updated_at = ?7
              WHERE message = ?1 AND address = ?2",
@@ -792,7 +997,9 @@ fn record_results(
                 reply: reply.clone(),
             });
         }
-        if status != RecipientStatus::Pending && !touched.contains(&id) {
+        if matches!(status, RecipientStatus::Delivered | RecipientStatus::Failed)
+            && !touched.contains(&id)
+        {
             touched.push(id);
         }
     }
@@ -842,7 +1049,7 @@ fn unreported(tx: &Transaction<'_>) -> rusqlite::Result<Vec<FinalFailure>> {
 fn mark_finished_if_done(tx: &Transaction<'_>, id: &QueueId) -> rusqlite::Result<bool> {
     let pending: i64 = tx.query_row(
         "SELECT COUNT(*) FROM recipients WHERE message = ?1
-         AND (status = 'pending' OR (status = 'failed' AND reported = 0))",
+         AND (status IN ('pending', 'held') OR (status = 'failed' AND reported = 0))",
         params![id.as_str()],
         |row| row.get(0),
     )?;
@@ -855,7 +1062,11 @@ fn mark_finished_if_done(tx: &Transaction<'_>, id: &QueueId) -> rusqlite::Result
     Ok(pending == 0)
 }
 
-fn expire(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<FinalFailure>> {
+fn expire(
+    tx: &Transaction<'_>,
+    now: i64,
+    audit: &mut Vec<crate::audit::Event>,
+) -> rusqlite::Result<Vec<FinalFailure>> {
     let mut stmt = tx.prepare_cached(
         "SELECT m.id, r.address, COALESCE(r.last_reply, '')
          FROM recipients r JOIN messages m ON m.id = r.message
@@ -879,6 +1090,11 @@ fn expire(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<FinalFailure>>
             params![id.as_str(), address, reply, now],
         )?;
         event(tx, &id, Some(&address), "expired", Some(&reply))?;
+        audit.push(
+            crate::audit::Event::new("daemon", "message_failed")
+                .object(id.as_str())
+                .detail(format!("to {address}: delivery time expired")),
+        );
         mark_finished_if_done(tx, &id)?;
         failures.push(FinalFailure {
             id,
@@ -887,6 +1103,84 @@ fn expire(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<Vec<FinalFailure>>
         });
     }
     Ok(failures)
+}
+
+fn act(
+    tx: &Transaction<'_>,
+    request: &ActRequest,
+    audit: &mut Vec<crate::audit::Event>,
+) -> Result<ActOutcome, QueueError> {
+    let id = &request.id;
+    let all: Vec<(String, String)> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT address, status FROM recipients WHERE message = ?1")?;
+        stmt.query_map(params![id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    if all.is_empty() {
+        return Err(QueueError::NotFound(format!(
+            "no message {id} in the queue"
+        )));
+    }
+    let targets: Vec<&(String, String)> = match &request.recipient {
+        Some(wanted) => {
+            let found: Vec<_> = all
+                .iter()
+                .filter(|(a, _)| a.eq_ignore_ascii_case(wanted))
+                .collect();
+            if found.is_empty() {
+                return Err(QueueError::NotFound(format!(
+                    "message {id} has no recipient {wanted}"
+                )));
+            }
+            found
+        }
+        None => all.iter().collect(),
+    };
+    let action = request.action;
+    let applies = |status: &str| action.applies_to().contains(&status);
+    let changed: Vec<String> = targets
+        .iter()
+        .filter(|(_, status)| applies(status))
+        .map(|(a, _)| a.clone())
+        .collect();
+    if changed.is_empty() {
+        let states: Vec<String> = targets.iter().map(|(a, s)| format!("{a}: {s}")).collect();
+        return Err(QueueError::NotApplicable(format!(
+            "cannot {} message {id}: {} applies to {} recipients only ({})",
+            action.as_str(),
+            action.as_str(),
+            action.applies_to().join(" or "),
+            states.join(", ")
+        )));
+    }
+    let now = now_unix();
+    for address in &changed {
+        let sql = match action {
+            QueueAction::Hold => "UPDATE recipients SET status = 'held', updated_at = ?3",
+            QueueAction::Release | QueueAction::Retry => {
+                "UPDATE recipients SET status = 'pending', next_attempt = ?3, updated_at = ?3"
+            }
+            QueueAction::Delete => {
+                "UPDATE recipients SET status = 'deleted', last_reply = 'deleted by an administrator', updated_at = ?3"
+            }
+        };
+        tx.execute(
+            &format!("{sql} WHERE message = ?1 AND address = ?2"),
+            params![id.as_str(), address, now],
+        )?;
+        event(tx, id, Some(address), action.event(), Some(&request.actor))?;
+    }
+    let finished = action == QueueAction::Delete && mark_finished_if_done(tx, id)?;
+    audit.push(
+        crate::audit::Event::new(&request.actor, action.audit_code())
+            .object(id.as_str())
+            .detail(format!("recipients: {}", changed.join(", "))),
+    );
+    Ok(ActOutcome {
+        recipients: changed,
+        finished,
+    })
 }
 
 /// Reads the stored state of one recipient (tests and tools).
@@ -1137,5 +1431,269 @@ mod tests {
         }
         assert_eq!(ids.len(), 50);
         assert_eq!(queue.list().unwrap().len(), 50);
+    }
+
+    async fn one_message(queue: &Queue, rcpts: &[&str]) -> QueueId {
+        queue
+            .accept(
+                QueueId::generate(),
+                envelope(rcpts),
+                b"Subject: x\r\n\r\nx\r\n".to_vec(),
+                Some("m1@cabinet.test".into()),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn status_of(dir: &Path, id: &QueueId, rcpt: &str) -> Option<RecipientStatus> {
+        recipient_status(dir, id, rcpt).unwrap()
+    }
+
+    #[tokio::test]
+    async fn held_recipients_are_never_due_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path(), policy()).unwrap();
+        let id = one_message(&queue, &["a@x.mssante.fr", "b@x.mssante.fr"]).await;
+        let out = queue
+            .act(&id, QueueAction::Hold, Some("A@x.mssante.fr".into()), "cli")
+            .await
+            .unwrap();
+        assert_eq!(out.recipients, ["a@x.mssante.fr"]);
+        let jobs = queue
+            .due(now_unix() + 10_000, 10, HashSet::new())
+            .await
+            .unwrap();
+        assert_eq!(jobs[0].recipients, ["b@x.mssante.fr"]);
+        queue
+            .act(&id, QueueAction::Hold, None, "cli")
+            .await
+            .unwrap();
+        assert!(
+            queue
+                .due(now_unix() + 10_000, 10, HashSet::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(queue.next_due().await.unwrap(), None);
+        // Held: not expired, the file stays.
+        assert!(queue.expire(now_unix()).await.unwrap().is_empty());
+        assert!(queue.message_path(&id).exists());
+        assert_eq!(
+            status_of(dir.path(), &id, "a@x.mssante.fr"),
+            Some(RecipientStatus::Held)
+        );
+        // Holding again: nothing to do.
+        assert!(matches!(
+            queue.act(&id, QueueAction::Hold, None, "cli").await,
+            Err(QueueError::NotApplicable(_))
+        ));
+        let out = queue
+            .act(&id, QueueAction::Release, None, "cli")
+            .await
+            .unwrap();
+        assert_eq!(out.recipients.len(), 2);
+        let jobs = queue.due(now_unix(), 10, HashSet::new()).await.unwrap();
+        assert_eq!(jobs[0].recipients.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn retry_makes_a_deferred_recipient_due_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path(), policy()).unwrap();
+        let id = one_message(&queue, &["a@x.mssante.fr"]).await;
+        queue
+            .record(vec![(
+                id.clone(),
+                "a@x.mssante.fr".into(),
+                Outcome::Deferred {
+                    reply: "451 later".into(),
+                },
+            )])
+            .await
+            .unwrap();
+        assert!(
+            queue
+                .due(now_unix(), 10, HashSet::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        queue
+            .act(&id, QueueAction::Retry, None, "web:admin")
+            .await
+            .unwrap();
+        let entry = &queue.list().unwrap()[0];
+        assert!(entry.next_attempt <= now_unix());
+        assert_eq!(entry.attempts, 1);
+        assert_eq!(
+            queue
+                .due(now_unix(), 10, HashSet::new())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Unknown message, unknown recipient.
+        assert!(matches!(
+            queue
+                .act(&QueueId::generate(), QueueAction::Retry, None, "cli")
+                .await,
+            Err(QueueError::NotFound(_))
+        ));
+        assert!(matches!(
+            queue
+                .act(
+                    &id,
+                    QueueAction::Retry,
+                    Some("z@x.mssante.fr".into()),
+                    "cli"
+                )
+                .await,
+            Err(QueueError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn delete_is_final_keeps_the_rows_and_removes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path(), policy()).unwrap();
+        let id = one_message(&queue, &["a@x.mssante.fr", "b@x.mssante.fr"]).await;
+        let out = queue
+            .act(
+                &id,
+                QueueAction::Delete,
+                Some("a@x.mssante.fr".into()),
+                "web:admin",
+            )
+            .await
+            .unwrap();
+        assert!(!out.finished);
+        assert!(queue.message_path(&id).exists());
+        let jobs = queue.due(now_unix(), 10, HashSet::new()).await.unwrap();
+        assert_eq!(jobs[0].recipients, ["b@x.mssante.fr"]);
+        let out = queue
+            .act(&id, QueueAction::Delete, None, "web:admin")
+            .await
+            .unwrap();
+        assert_eq!(out.recipients, ["b@x.mssante.fr"]);
+        assert!(out.finished);
+        assert!(!queue.message_path(&id).exists());
+        assert!(
+            queue
+                .due(now_unix(), 10, HashSet::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Rows and events stay: tracking shows "deleted", no report owed.
+        let list = queue.list().unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|e| e.status == "deleted"));
+        assert!(queue.unreported().await.unwrap().is_empty());
+        assert!(matches!(
+            queue.act(&id, QueueAction::Release, None, "cli").await,
+            Err(QueueError::NotApplicable(_))
+        ));
+        let conn = Connection::open(dir.path().join("queue.db")).unwrap();
+        let deleted: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE event = 'deleted' AND detail = 'web:admin'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(deleted, 2);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_in_flight_when_held_keeps_its_final_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path(), policy()).unwrap();
+        let id = one_message(&queue, &["a@x.mssante.fr", "b@x.mssante.fr"]).await;
+        queue
+            .act(&id, QueueAction::Hold, None, "cli")
+            .await
+            .unwrap();
+        queue
+            .record(vec![
+                (
+                    id.clone(),
+                    "a@x.mssante.fr".into(),
+                    Outcome::Delivered {
+                        reply: "250 ok".into(),
+                    },
+                ),
+                (
+                    id.clone(),
+                    "b@x.mssante.fr".into(),
+                    Outcome::Deferred {
+                        reply: "451".into(),
+                    },
+                ),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            status_of(dir.path(), &id, "a@x.mssante.fr"),
+            Some(RecipientStatus::Delivered)
+        );
+        assert_eq!(
+            status_of(dir.path(), &id, "b@x.mssante.fr"),
+            Some(RecipientStatus::Held)
+        );
+    }
+
+    #[tokio::test]
+    async fn committed_changes_are_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit_dir = dir.path().join("audit");
+        let audit =
+            crate::audit::Audit::open(&audit_dir, crate::audit::AuditSettings::default()).unwrap();
+        let queue =
+            Queue::open_audited(&dir.path().join("q"), policy(), Some(audit.clone())).unwrap();
+        let id = one_message(&queue, &["a@x.mssante.fr", "b@x.mssante.fr"]).await;
+        queue
+            .act(
+                &id,
+                QueueAction::Hold,
+                Some("b@x.mssante.fr".into()),
+                "web:admin",
+            )
+            .await
+            .unwrap();
+        queue
+            .record(vec![(
+                id.clone(),
+                "a@x.mssante.fr".into(),
+                Outcome::Delivered {
+                    reply: "250 ok".into(),
+                },
+            )])
+            .await
+            .unwrap();
+        queue
+            .act(&id, QueueAction::Delete, None, "cli")
+            .await
+            .unwrap();
+        audit.flush().await;
+        let entries = crate::audit::list(&audit_dir, None, 100).unwrap();
+        let got: Vec<(&str, &str, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.actor.as_str(), e.action.as_str(), e.object.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("smtp:secretariat", "message_accepted", Some(id.as_str())),
+                ("web:admin", "queue_held", Some(id.as_str())),
+                ("daemon", "message_sent", Some(id.as_str())),
+                ("cli", "message_deleted", Some(id.as_str())),
+            ]
+        );
+        assert_eq!(entries[2].detail.as_deref(), Some("to a@x.mssante.fr"));
+        // Never the subject.
+        assert!(entries.iter().all(|e| !e.to_line().contains("Subject")));
+        assert!(crate::audit::verify(&audit_dir).unwrap().ok());
     }
 }

@@ -264,6 +264,253 @@ impl Tracking {
     }
 }
 
+/// Filters of [`Tracking::search`] (`GET /v1/tracking?q=&state=&from=&to=&limit=`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TrackingQuery {
+    /// Part of a recipient address, a Message-ID or a queue id.
+    pub q: Option<String>,
+    /// "pending", "held", "sent", "delivered", "read", "failed",
+    /// "no_answer", "deleted", "paper".
+    pub state: Option<String>,
+    /// Accepted at or after (Unix seconds).
+    pub from: Option<i64>,
+    /// Accepted before (Unix seconds).
+    pub to: Option<i64>,
+    /// At most this many (default 100, at most 1,000).
+    pub limit: Option<usize>,
+}
+
+impl TrackingQuery {
+    pub fn is_empty(&self) -> bool {
+        self.q.is_none()
+            && self.state.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.limit.is_none()
+    }
+}
+
+/// One recipient of one message, wherever it is: in the queue (pending,
+/// held, failed, deleted) or past the operator (sent, delivered, read…).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct TrackHit {
+    /// Null for documents sent on paper.
+    pub queue_id: Option<String>,
+    pub message_id: Option<String>,
+    pub recipient: String,
+    pub state: String,
+    pub receipt_requested: bool,
+    pub detail: Option<String>,
+    /// When the box accepted the message (or the letter was made).
+    pub sent_at: i64,
+    pub updated_at: i64,
+}
+
+/// A step of a recipient's timeline.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Step {
+    pub at: i64,
+    /// accepted, deferred, sent, failed, expired, reported, held,
+    /// released, retried, deleted, then from receipts: delivered, read,
+    /// failed, no_answer; or paper.
+    pub event: String,
+    pub detail: Option<String>,
+}
+
+/// One recipient's story.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RecipientTimeline {
+    pub recipient: String,
+    pub queue_id: Option<String>,
+    pub state: String,
+    pub detail: Option<String>,
+    pub timeline: Vec<Step>,
+}
+
+/// `GET /v1/tracking/{message_id}`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct MessageTimeline {
+    pub message_id: Option<String>,
+    /// Usually one; several when a client submitted the same message again.
+    pub queue_ids: Vec<String>,
+    pub submitted_by: Option<String>,
+    pub received_at: Option<i64>,
+    pub recipients: Vec<RecipientTimeline>,
+}
+
+const SEARCH: &str = "
+WITH rows AS (
+  SELECT m.id AS queue_id, m.message_id AS message_id, r.address AS recipient,
+         COALESCE(t.state, CASE r.status WHEN 'delivered' THEN 'sent' ELSE r.status END) AS state,
+         COALESCE(t.receipt_requested, 0) AS receipt_requested,
+         COALESCE(t.detail, r.last_reply) AS detail,
+         m.received_at AS at, MAX(COALESCE(t.updated_at, 0), r.updated_at) AS updated_at
+  FROM recipients r JOIN messages m ON m.id = r.message
+  LEFT JOIN tracking t ON t.message_id = m.message_id AND t.recipient = lower(r.address)
+  UNION ALL
+  SELECT NULL, t.message_id, t.recipient, t.state, t.receipt_requested, t.detail, t.sent_at, t.updated_at
+  FROM tracking t
+  WHERE NOT EXISTS (SELECT 1 FROM messages m JOIN recipients r ON r.message = m.id
+                    WHERE m.message_id = t.message_id AND lower(r.address) = t.recipient)
+)
+SELECT queue_id, message_id, recipient, state, receipt_requested, detail, at, updated_at FROM rows
+WHERE (?1 IS NULL OR recipient LIKE ?1 ESCAPE '\\' OR message_id LIKE ?1 ESCAPE '\\'
+       OR queue_id LIKE ?1 ESCAPE '\\')
+  AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+ORDER BY at DESC, queue_id, recipient
+LIMIT ?5";
+
+impl Tracking {
+    /// Recipients matching `query`, the most recent first. Needs the
+    /// queue's tables (same database).
+    pub fn search(&self, query: &TrackingQuery) -> Result<Vec<TrackHit>, QueueError> {
+        let pattern = query.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
+            let escaped: String = q
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("%{escaped}%")
+        });
+        let limit = query.limit.unwrap_or(100).clamp(1, 1000) as i64;
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(SEARCH)?;
+            let rows = stmt.query_map(
+                params![pattern, query.state, query.from, query.to, limit],
+                |r| {
+                    Ok(TrackHit {
+                        queue_id: r.get(0)?,
+                        message_id: r.get(1)?,
+                        recipient: r.get(2)?,
+                        state: r.get(3)?,
+                        receipt_requested: r.get(4)?,
+                        detail: r.get(5)?,
+                        sent_at: r.get(6)?,
+                        updated_at: r.get(7)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+    }
+
+    /// The timeline of each recipient of the message with this Message-ID
+    /// (angle brackets optional) or queue id; `None` when unknown.
+    pub fn timeline(&self, key: &str) -> Result<Option<MessageTimeline>, QueueError> {
+        let message_id = key
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
+        self.with(|c| {
+            let messages: Vec<(String, Option<String>, Option<String>, i64)> = {
+                let mut stmt = c.prepare_cached(
+                    "SELECT id, message_id, submitted_by, received_at FROM messages
+                     WHERE id = upper(?1) OR message_id = ?1 ORDER BY received_at, id",
+                )?;
+                stmt.query_map([&message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            let message_id = messages
+                .iter()
+                .find_map(|m| m.1.clone())
+                .unwrap_or(message_id);
+            let tracked: Vec<TrackEntry> = {
+                let mut stmt = c.prepare_cached(
+                    "SELECT message_id, recipient, state, receipt_requested, detail, sent_at, updated_at
+                     FROM tracking WHERE message_id = ?1 ORDER BY recipient",
+                )?;
+                stmt.query_map([&message_id], row)?.collect::<Result<_, _>>()?
+            };
+            if messages.is_empty() && tracked.is_empty() {
+                return Ok(None);
+            }
+            let mut recipients: Vec<RecipientTimeline> = Vec::new();
+            for (queue_id, _, _, _) in &messages {
+                let rcpts: Vec<(String, String, Option<String>)> = {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT address, status, last_reply FROM recipients WHERE message = ?1 ORDER BY address",
+                    )?;
+                    stmt.query_map([queue_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                let events: Vec<(Option<String>, i64, String, Option<String>)> = {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT address, at, event, detail FROM events WHERE message = ?1 ORDER BY at, rowid",
+                    )?;
+                    stmt.query_map([queue_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                for (address, status, last_reply) in rcpts {
+                    let mut timeline: Vec<Step> = events
+                        .iter()
+                        .filter(|(a, ..)| a.as_deref().is_none_or(|a| a == address))
+                        .map(|(_, at, event, detail)| Step {
+                            at: *at,
+                            event: match event.as_str() {
+                                "delivered" => "sent".into(),
+                                other => other.into(),
+                            },
+                            detail: detail.clone(),
+                        })
+                        .collect();
+                    let lower = address.to_ascii_lowercase();
+                    let track = tracked.iter().find(|t| t.recipient == lower);
+                    let mut state = match status.as_str() {
+                        "delivered" => "sent".to_string(),
+                        other => other.to_string(),
+                    };
+                    let mut detail = last_reply;
+                    if let Some(t) = track {
+                        if t.state != "sent" {
+                            timeline.push(Step {
+                                at: t.updated_at,
+                                event: t.state.clone(),
+                                detail: t.detail.clone(),
+                            });
+                        }
+                        state = t.state.clone();
+                        detail = t.detail.clone().or(detail);
+                    }
+                    recipients.push(RecipientTimeline {
+                        recipient: address,
+                        queue_id: Some(queue_id.clone()),
+                        state,
+                        detail,
+                        timeline,
+                    });
+                }
+            }
+            // Tracked without a queue message: paper letters.
+            for t in &tracked {
+                if recipients.iter().any(|r| r.recipient.eq_ignore_ascii_case(&t.recipient)) {
+                    continue;
+                }
+                recipients.push(RecipientTimeline {
+                    recipient: t.recipient.clone(),
+                    queue_id: None,
+                    state: t.state.clone(),
+                    detail: None,
+                    timeline: vec![Step {
+                        at: t.sent_at,
+                        event: t.state.clone(),
+                        detail: None,
+                    }],
+                });
+            }
+            Ok(Some(MessageTimeline {
+                message_id: Some(message_id),
+                queue_ids: messages.iter().map(|m| m.0.clone()).collect(),
+                submitted_by: messages.first().and_then(|m| m.2.clone()),
+                received_at: messages.first().map(|m| m.3),
+                recipients,
+            }))
+        })
+    }
+}
+
 /// One document sent on paper to one correspondent.
 #[derive(Debug, Clone)]
 pub struct PaperSent<'a> {
@@ -321,6 +568,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrackEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::now_unix;
 
     fn state(t: &Tracking, rcpt: &str) -> String {
         t.list()
@@ -440,5 +688,123 @@ mod tests {
             1
         );
         assert_eq!(state(&t, "c@x.fr"), "failed");
+    }
+
+    #[tokio::test]
+    async fn search_and_timeline_join_queue_and_receipts() {
+        use crate::queue::{Envelope, Outcome, Queue, QueueAction, QueueId, RetryPolicy};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(
+            dir.path(),
+            RetryPolicy {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(600),
+                lifetime: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let t = Tracking::open(dir.path()).unwrap();
+        let accept = |rcpts: &[&str], mid: &str| {
+            let queue = queue.clone();
+            let envelope = Envelope {
+                sender: "cabinet@test.mssante.fr".into(),
+                recipients: rcpts.iter().map(|r| r.to_string()).collect(),
+                submitted_by: Some("secretariat".into()),
+            };
+            let mid = mid.to_string();
+            async move {
+                queue
+                    .accept(QueueId::generate(), envelope, b"x\r\n".to_vec(), Some(mid))
+                    .await
+                    .unwrap()
+            }
+        };
+        let a = accept(
+            &["dr.martin@test.mssante.fr", "labo@test.mssante.fr"],
+            "m1@box",
+        )
+        .await;
+        let b = accept(&["dr.durand@test.mssante.fr"], "m2@box").await;
+        queue
+            .record(vec![(
+                a.clone(),
+                "dr.martin@test.mssante.fr".into(),
+                Outcome::Delivered {
+                    reply: "250 ok".into(),
+                },
+            )])
+            .await
+            .unwrap();
+        t.sent("m1@box", "dr.martin@test.mssante.fr", true, now_unix())
+            .unwrap();
+        t.apply("m1@box", None, &ReportEvent::Read, now_unix())
+            .unwrap();
+        queue
+            .act(&b, QueueAction::Hold, None, "web:admin")
+            .await
+            .unwrap();
+
+        let all = t
+            .search(&TrackingQuery {
+                limit: Some(10),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        let by = |q: &str| {
+            t.search(&TrackingQuery {
+                q: Some(q.into()),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let martin = by("MARTIN");
+        assert_eq!(martin.len(), 1);
+        assert_eq!(martin[0].state, "read");
+        assert_eq!(martin[0].queue_id.as_deref(), Some(a.as_str()));
+        assert_eq!(by(b.as_str()).len(), 1);
+        assert_eq!(by("m1@box").len(), 2);
+        assert!(by("%").is_empty());
+        let held = t
+            .search(&TrackingQuery {
+                state: Some("held".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].recipient, "dr.durand@test.mssante.fr");
+        let future = t
+            .search(&TrackingQuery {
+                from: Some(now_unix() + 100),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(future.is_empty());
+
+        let line = t.timeline("<m1@box>").unwrap().unwrap();
+        assert_eq!(line.queue_ids, [a.to_string()]);
+        let martin = line
+            .recipients
+            .iter()
+            .find(|r| r.recipient.starts_with("dr.martin"))
+            .unwrap();
+        let steps: Vec<&str> = martin.timeline.iter().map(|s| s.event.as_str()).collect();
+        assert_eq!(steps, ["accepted", "sent", "read"]);
+        assert_eq!(martin.state, "read");
+        let labo = line
+            .recipients
+            .iter()
+            .find(|r| r.recipient.starts_with("labo"))
+            .unwrap();
+        assert_eq!(labo.state, "pending");
+        let by_queue_id = t.timeline(b.as_str()).unwrap().unwrap();
+        let steps: Vec<&str> = by_queue_id.recipients[0]
+            .timeline
+            .iter()
+            .map(|s| s.event.as_str())
+            .collect();
+        assert_eq!(steps, ["accepted", "held"]);
+        assert!(t.timeline("nobody@nowhere").unwrap().is_none());
     }
 }
