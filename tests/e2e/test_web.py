@@ -116,6 +116,16 @@ def test_claim_login_unlock_logout_in_a_browser(pcsc, operator, card_facteur, tm
             for pin in ("1234", "9999"):
                 assert not re.search(rf"(?<![0-9]){pin}(?![0-9])", log), pin
             assert "Cabinet du Parc" not in log
+        # The daemon's audit log has the admin's actions, chained and
+        # verifiable, and never the PIN.
+        listed = f.cli("audit", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        entries = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        web_actions = [(e["actor"], e["action"]) for e in entries if e["actor"] == "web:admin"]
+        for action in ("box_claimed", "signin", "card_unlock_failed", "card_unlocked", "signout"):
+            assert ("web:admin", action) in web_actions, web_actions
+        assert "1234" not in listed.stdout and "9999" not in listed.stdout
+        assert f.cli("audit", "verify").returncode == 0
         # A restart after the claim prints no setup code any more.
         web.stop()
         again = Web(tmp_path / "web", f.control_socket).start()

@@ -144,6 +144,9 @@ pub struct StatusView {
     pub card: Option<CardView>,
 }
 
+/// Who the web admin's events are from, in the audit log.
+pub const AUDIT_ACTOR: &str = "web:admin";
+
 pub struct Daemon {
     client: ControlClient,
 }
@@ -170,6 +173,29 @@ impl Daemon {
         self.get("/v1/card").await
     }
 
+    /// Records an admin event in the daemon's audit log (`POST /v1/audit`).
+    /// Best effort: a daemon that is down must not lock the admin out, so
+    /// a failure is logged here and the action goes on. `detail` must hold
+    /// no patient data.
+    pub async fn audit(&self, action: &str, detail: Option<&str>) {
+        let event = serde_json::json!({
+            "actor": AUDIT_ACTOR,
+            "action": action,
+            "detail": detail,
+        });
+        let Ok(body) = serde_json::to_vec(&event) else {
+            return;
+        };
+        let sent = tokio::time::timeout(
+            READ_TIMEOUT,
+            self.client.post("/v1/audit", zeroize::Zeroizing::new(body)),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(_))) {
+            tracing::warn!(action, "audit event not recorded by the daemon");
+        }
+    }
+
     /// Presents `pin` once. The request body is wiped after sending.
     pub async fn unlock(
         &self,
@@ -179,6 +205,7 @@ impl Daemon {
         let request = UnlockRequest {
             pin: Some(pin),
             confirm_last_try,
+            actor: Some(AUDIT_ACTOR.into()),
         };
         let body = zeroize::Zeroizing::new(
             serde_json::to_vec(&request).map_err(|_| DaemonError::Protocol)?,

@@ -258,6 +258,9 @@ async fn setup_submit(
         return internal();
     }
     tracing::info!(client = %ip, "box claimed");
+    app.daemon
+        .audit("box_claimed", Some(&format!("from {ip}")))
+        .await;
     with_cookie(redirect("/login?info=claimed"), &session::cookie_removal())
 }
 
@@ -330,6 +333,9 @@ async fn login_submit(
     if !ok {
         app.login_limit.failure(ip);
         tracing::warn!(client = %ip, "login: wrong password");
+        app.daemon
+            .audit("signin_failed", Some(&format!("from {ip}")))
+            .await;
         return html(
             StatusCode::UNAUTHORIZED,
             pages::login(&s.csrf, Some(texts::LOGIN_WRONG), None),
@@ -338,6 +344,9 @@ async fn login_submit(
     app.login_limit.success(ip);
     let (id, _) = app.sessions.rotate_to_authenticated(Some(&old_id));
     tracing::info!(client = %ip, "admin logged in");
+    app.daemon
+        .audit("signin", Some(&format!("from {ip}")))
+        .await;
     with_cookie(redirect("/dashboard"), &session::cookie(&id))
 }
 
@@ -360,6 +369,7 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     }
     app.sessions.remove(&id);
     tracing::info!("admin logged out");
+    app.daemon.audit("signout", None).await;
     with_cookie(redirect("/login?info=logout"), &session::cookie_removal())
 }
 
