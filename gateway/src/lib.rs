@@ -15,6 +15,7 @@ pub mod control;
 pub mod credential;
 pub mod daemon;
 pub mod directory;
+pub mod durable;
 pub mod imap;
 pub mod inbound;
 pub mod listener;

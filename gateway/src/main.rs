@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use facteur::config::{Config, LogFormat};
-use facteur::control::{ApiError, ControlClient};
 
 mod cli;
+use cli::control;
 
 #[derive(Parser)]
 #[command(
@@ -292,21 +292,6 @@ fn paper_summary(
         writeln!(out, "written to {}", path.display())?;
     }
     Ok(())
-}
-
-/// Runs one control API exchange with the daemon of `config_path`.
-fn control<F, Fut>(config_path: &std::path::Path, call: F) -> anyhow::Result<serde_json::Value>
-where
-    F: FnOnce(ControlClient) -> Fut,
-    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
-{
-    let config = Config::load(config_path)?;
-    let client = ControlClient::new(&config.control_socket());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    Ok(runtime.block_on(call(client))?)
 }
 
 fn card_command(config_path: &std::path::Path, command: CardCommand) -> anyhow::Result<()> {

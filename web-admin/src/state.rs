@@ -2,8 +2,6 @@
 //! password's argon2id hash and when the box was claimed. Written whole,
 //! owner-only, then renamed into place.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,23 +71,8 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
 /// rename, then syncs the directory: readers see the old or the new file,
 /// never half of one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| file_error(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| file_error(&tmp, e))?;
-    file.sync_all().map_err(|e| file_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| file_error(parent, e))?;
-    }
-    Ok(())
+    facteur::durable::write_atomically(path, bytes, 0o600)
+        .map_err(|e| file_error(&e.path, e.source))
 }
 
 #[cfg(test)]

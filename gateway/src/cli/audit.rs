@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Subcommand;
 use facteur::audit::{self, VerifyReport};
 use facteur::config::Config;
-use facteur::control::ControlClient;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -163,14 +162,9 @@ pub fn queue_action(
         path.push_str(&percent_encode(r));
     }
     let body = serde_json::to_vec(&serde_json::json!({"actor": "cli", "confirm": true}))?;
-    let config = Config::load(config_path)?;
-    let client = ControlClient::new(&config.control_socket());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    let answer =
-        runtime.block_on(async { client.post(&path, zeroize::Zeroizing::new(body)).await })?;
+    let answer = super::control(config_path, |client| async move {
+        client.post(&path, zeroize::Zeroizing::new(body)).await
+    })?;
     let changed: Vec<&str> = answer["changed"]
         .as_array()
         .into_iter()

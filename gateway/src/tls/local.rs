@@ -5,8 +5,6 @@
 //! it generates its own certificate; an installer may replace it with one
 //! from the practice's own CA through the configuration.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,23 +56,7 @@ pub fn ensure_box_certificate(
 }
 
 fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LocalTlsError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| file_error(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| file_error(&tmp, e))?;
-    file.sync_all().map_err(|e| file_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| file_error(parent, e))?;
-    }
-    Ok(())
+    crate::durable::write_atomically(path, bytes, mode).map_err(|e| file_error(&e.path, e.source))
 }
 
 /// Server configuration for the LAN side: TLS 1.2 and 1.3, no client
