@@ -557,15 +557,16 @@ struct QueueTarget {
     back: Option<String>,
 }
 
-/// The checked recipient and timeline to return to, or the 400 page.
-fn check_target(target: &QueueTarget) -> Result<(Option<&str>, Option<&str>), Response> {
+/// The checked recipient and timeline to return to, or why not (for a
+/// 400 page).
+fn check_target(target: &QueueTarget) -> Result<(Option<&str>, Option<&str>), &'static str> {
     let recipient = target.recipient.as_deref().filter(|r| !r.is_empty());
     if recipient.is_some_and(|r| !valid_recipient(r)) {
-        return Err(bad_input(texts::BAD_RECIPIENT));
+        return Err(texts::BAD_RECIPIENT);
     }
     let back = target.back.as_deref().filter(|b| !b.is_empty());
     if back.is_some_and(|b| !valid_message_key(b)) {
-        return Err(bad_input(texts::BAD_MESSAGE_ID));
+        return Err(texts::BAD_MESSAGE_ID);
     }
     Ok((recipient, back))
 }
@@ -610,7 +611,7 @@ async fn delete_page(
     };
     let (recipient, back) = match check_target(&target) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(reason) => return bad_input(reason),
     };
     let entries = match app.daemon.queue().await {
         Ok(e) => e,
@@ -706,7 +707,7 @@ async fn act(
     };
     let (recipient, back) = match check_target(&target) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(reason) => return bad_input(reason),
     };
     if action == QueueAction::Delete && form.confirm.as_deref() != Some("1") {
         return bad_input(texts::DELETE_NOT_CONFIRMED);

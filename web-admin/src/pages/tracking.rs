@@ -125,7 +125,7 @@ pub fn tracking(
     let results_html = match results {
         None => String::new(),
         Some(Err(reason)) => notice("error", &reason),
-        Some(Ok(hits)) if hits.is_empty() => format!(
+        Some(Ok([])) => format!(
             "<p role=\"status\" data-empty=\"tracking\">{}</p>",
             esc(texts::SEARCH_NOTHING)
         ),
