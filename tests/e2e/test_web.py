@@ -170,7 +170,8 @@ def test_queue_tracking_and_audit_in_a_browser(pcsc, operator, card_facteur, tmp
     ensure_node_modules()
     operator.clear(operator.env["CLIENT_MAILBOX"])
     insert(pcsc, operator)
-    f = card_facteur(inbound=f'[inbound]\nimport_dir = "{tmp_path / 'import'}"\npoll_interval = 2\n')
+    import_dir = tmp_path / "import"
+    f = card_facteur(inbound=f'[inbound]\nimport_dir = "{import_dir}"\npoll_interval = 2\n')
     f.wait_card(lambda c: c["state"] == "locked")
     status, _ = f.unlock("1234")
     assert status == 200
