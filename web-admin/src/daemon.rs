@@ -9,6 +9,8 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 use crate::texts;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A queue action waits for the queue's commit (one group fsync).
+const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// Presenting a PIN can take the card a few seconds (more with a PIN pad).
 const UNLOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -44,6 +46,13 @@ impl DaemonError {
                 "pinpad_cancelled" => texts::PINPAD_CANCELLED.into(),
                 "no_card_credential" => texts::NO_CARD_CREDENTIAL.into(),
                 "card_error" => texts::CARD_ERROR.into(),
+                "no_such_message" => texts::NO_SUCH_MESSAGE.into(),
+                "not_applicable" => texts::ACTION_NOT_APPLICABLE.into(),
+                "confirm_required" => texts::DELETE_NOT_CONFIRMED.into(),
+                "bad_queue_id" | "bad_query" | "bad_request" => texts::BAD_QUERY.into(),
+                "queue_unreadable" | "queue_unavailable" => texts::QUEUE_UNAVAILABLE.into(),
+                "tracking_unreadable" => texts::TRACKING_UNAVAILABLE.into(),
+                "audit_unreadable" | "audit_unavailable" => texts::AUDIT_UNAVAILABLE.into(),
                 _ => texts::DAEMON_PROTOCOL.into(),
             },
             other => other.to_string(),
@@ -144,6 +153,213 @@ pub struct StatusView {
     pub card: Option<CardView>,
 }
 
+/// One recipient of one queued message (`GET /v1/queue`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct QueueEntry {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub sender: String,
+    #[serde(default)]
+    pub recipient: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub received_at: i64,
+    #[serde(default)]
+    pub next_attempt: i64,
+    #[serde(default)]
+    pub last_reply: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct QueueList {
+    #[serde(default)]
+    recipients: Vec<QueueEntry>,
+}
+
+/// The answer to a queue action.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ActionOutcome {
+    #[serde(default)]
+    pub changed: Vec<String>,
+}
+
+/// One search hit (`GET /v1/tracking?…`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TrackHit {
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub recipient: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub receipt_requested: bool,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub sent_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct TrackHits {
+    #[serde(default)]
+    recipients: Vec<TrackHit>,
+}
+
+/// The tracking search, as sent to the daemon.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingSearch {
+    pub q: Option<String>,
+    pub state: Option<String>,
+    /// Unix seconds, included.
+    pub from: Option<i64>,
+    /// Unix seconds, excluded.
+    pub to: Option<i64>,
+    pub limit: usize,
+}
+
+impl TrackingSearch {
+    /// The query string (always at least `limit`, so the daemon searches).
+    pub fn query_string(&self) -> String {
+        let mut out = format!("limit={}", self.limit.clamp(1, 1000));
+        if let Some(q) = &self.q {
+            out.push_str("&q=");
+            out.push_str(&encode(q));
+        }
+        if let Some(state) = &self.state {
+            out.push_str("&state=");
+            out.push_str(&encode(state));
+        }
+        if let Some(from) = self.from {
+            out.push_str(&format!("&from={from}"));
+        }
+        if let Some(to) = self.to {
+            out.push_str(&format!("&to={to}"));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Step {
+    #[serde(default)]
+    pub at: i64,
+    #[serde(default)]
+    pub event: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RecipientTimeline {
+    #[serde(default)]
+    pub recipient: String,
+    #[serde(default)]
+    pub queue_id: Option<String>,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub timeline: Vec<Step>,
+}
+
+/// `GET /v1/tracking/{message_id}`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct MessageTimeline {
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub queue_ids: Vec<String>,
+    #[serde(default)]
+    pub submitted_by: Option<String>,
+    #[serde(default)]
+    pub received_at: Option<i64>,
+    #[serde(default)]
+    pub recipients: Vec<RecipientTimeline>,
+}
+
+pub use facteur::audit::AuditEntry;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct AuditEntries {
+    entries: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct BadLine {
+    #[serde(default)]
+    pub file: String,
+    #[serde(default)]
+    pub line: u64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `GET /v1/audit/verify`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditVerify {
+    #[serde(default)]
+    pub ok: bool,
+    #[serde(default)]
+    pub entries: u64,
+    #[serde(default)]
+    pub first_bad: Option<BadLine>,
+    #[serde(default)]
+    pub last_hash: String,
+}
+
+/// A queue action of `POST /v1/queue/{id}/{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueAction {
+    Hold,
+    Release,
+    Retry,
+    Delete,
+}
+
+impl QueueAction {
+    pub fn parse(s: &str) -> Option<QueueAction> {
+        Some(match s {
+            "hold" => QueueAction::Hold,
+            "release" => QueueAction::Release,
+            "retry" => QueueAction::Retry,
+            "delete" => QueueAction::Delete,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueAction::Hold => "hold",
+            QueueAction::Release => "release",
+            QueueAction::Retry => "retry",
+            QueueAction::Delete => "delete",
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// path segment or a query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Who the web admin's events are from, in the audit log.
 pub const AUDIT_ACTOR: &str = "web:admin";
 
@@ -173,14 +389,85 @@ impl Daemon {
         self.get("/v1/card").await
     }
 
+    pub async fn queue(&self) -> Result<Vec<QueueEntry>, DaemonError> {
+        let list: QueueList = self.get("/v1/queue").await?;
+        Ok(list.recipients)
+    }
+
+    /// Acts on queued message `id` (checked by the caller: 16 hex digits),
+    /// on one recipient or all those the action applies to.
+    pub async fn queue_action(
+        &self,
+        id: &str,
+        action: QueueAction,
+        recipient: Option<&str>,
+    ) -> Result<ActionOutcome, DaemonError> {
+        let mut path = format!("/v1/queue/{}/{}", encode(id), action.as_str());
+        if let Some(r) = recipient {
+            path.push_str("?recipient=");
+            path.push_str(&encode(r));
+        }
+        let body = serde_json::json!({
+            "actor": AUDIT_ACTOR,
+            "confirm": action == QueueAction::Delete,
+        });
+        let body =
+            zeroize::Zeroizing::new(serde_json::to_vec(&body).map_err(|_| DaemonError::Protocol)?);
+        let value = tokio::time::timeout(ACTION_TIMEOUT, self.client.post(&path, body))
+            .await
+            .map_err(|_| DaemonError::Timeout)??;
+        serde_json::from_value(value).map_err(|_| DaemonError::Protocol)
+    }
+
+    pub async fn tracking_search(
+        &self,
+        search: &TrackingSearch,
+    ) -> Result<Vec<TrackHit>, DaemonError> {
+        let hits: TrackHits = self
+            .get(&format!("/v1/tracking?{}", search.query_string()))
+            .await?;
+        Ok(hits.recipients)
+    }
+
+    /// The timeline of a message, by Message-ID or queue id.
+    pub async fn timeline(&self, key: &str) -> Result<MessageTimeline, DaemonError> {
+        self.get(&format!("/v1/tracking/{}", encode(key))).await
+    }
+
+    /// `limit` entries after `after_seq`, or the newest `limit` without it;
+    /// oldest first.
+    pub async fn audit_list(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, DaemonError> {
+        let limit = limit.clamp(1, 1000);
+        let path = match after_seq {
+            Some(after) => format!("/v1/audit?after_seq={after}&limit={limit}"),
+            None => format!("/v1/audit?limit={limit}"),
+        };
+        let list: AuditEntries = self.get(&path).await?;
+        Ok(list.entries)
+    }
+
+    pub async fn audit_verify(&self) -> Result<AuditVerify, DaemonError> {
+        self.get("/v1/audit/verify").await
+    }
+
     /// Records an admin event in the daemon's audit log (`POST /v1/audit`).
     /// Best effort: a daemon that is down must not lock the admin out, so
     /// a failure is logged here and the action goes on. `detail` must hold
     /// no patient data.
     pub async fn audit(&self, action: &str, detail: Option<&str>) {
+        self.audit_on(action, None, detail).await
+    }
+
+    /// As [`Daemon::audit`], with an object (an id, never patient data).
+    pub async fn audit_on(&self, action: &str, object: Option<&str>, detail: Option<&str>) {
         let event = serde_json::json!({
             "actor": AUDIT_ACTOR,
             "action": action,
+            "object": object,
             "detail": detail,
         });
         let Ok(body) = serde_json::to_vec(&event) else {
@@ -215,5 +502,28 @@ impl Daemon {
             .await
             .map_err(|_| DaemonError::Timeout)??;
         serde_json::from_value(value).map_err(|_| DaemonError::Protocol)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_path_segments_and_query_values() {
+        assert_eq!(encode("a.b-c_d~9"), "a.b-c_d~9");
+        assert_eq!(encode("<x/y?z=1&w@h.fr>"), "%3Cx%2Fy%3Fz%3D1%26w%40h.fr%3E");
+        assert_eq!(encode("é"), "%C3%A9");
+        let s = TrackingSearch {
+            q: Some("dr martin".into()),
+            state: Some("held".into()),
+            from: Some(10),
+            to: Some(20),
+            limit: 5000,
+        };
+        assert_eq!(
+            s.query_string(),
+            "limit=1000&q=dr%20martin&state=held&from=10&to=20"
+        );
     }
 }

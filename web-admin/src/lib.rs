@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod headers;
+pub mod localtime;
 pub mod pages;
 pub mod password;
 pub mod ratelimit;

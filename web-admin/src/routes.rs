@@ -7,18 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use zeroize::Zeroizing;
 
 use crate::app::{App, ClientAddr};
-use crate::daemon::DaemonError;
+use crate::daemon::{DaemonError, QueueAction, TrackingSearch, encode};
 use crate::headers::security_headers;
 use crate::session::{self, Session};
 use crate::state::AdminRecord;
-use crate::{pages, password, texts};
+use crate::{localtime, pages, password, texts};
 
 /// Largest form accepted (the forms are a few hundred bytes).
 pub const MAX_BODY: usize = 4096;
@@ -36,6 +36,13 @@ pub fn router(app: Shared) -> Router {
         .route("/dashboard", get(dashboard))
         .route("/card", get(card_page))
         .route("/card/unlock", post(card_unlock))
+        .route("/queue", get(queue_page))
+        .route("/queue/{id}/delete", get(delete_page).post(queue_delete))
+        .route("/queue/{id}/{action}", post(queue_action))
+        .route("/tracking", get(tracking_page))
+        .route("/tracking/{key}", get(timeline_page))
+        .route("/audit", get(audit_page))
+        .route("/audit/export", get(audit_export))
         .route("/static/facteur.css", get(stylesheet))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -382,9 +389,25 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(e) = &status {
         tracing::warn!(error = ?e, "dashboard: daemon status unavailable");
     }
+    // The last messages out: only worth asking when the daemon answered.
+    let recent = match &status {
+        Ok(_) => app
+            .daemon
+            .tracking_search(&TrackingSearch {
+                limit: DASHBOARD_LATEST,
+                ..TrackingSearch::default()
+            })
+            .await
+            .ok(),
+        Err(_) => None,
+    };
     html(
         StatusCode::OK,
-        pages::dashboard(&s.csrf, status.as_ref().map_err(DaemonError::french)),
+        pages::dashboard(
+            &s.csrf,
+            status.as_ref().map_err(DaemonError::french),
+            recent.as_deref(),
+        ),
     )
 }
 
@@ -461,4 +484,534 @@ async fn card_unlock(State(app): State<Shared>, headers: HeaderMap, body: Bytes)
             Some(&error),
         ),
     )
+}
+
+// -- queue, tracking, audit ------------------------------------------------------
+
+/// Messages shown under « Derniers messages » on the dashboard.
+const DASHBOARD_LATEST: usize = 5;
+/// Results of one tracking search.
+const SEARCH_LIMIT: usize = 200;
+/// Audit entries per page.
+const AUDIT_PAGE: usize = 50;
+/// Entries asked per call while exporting.
+const EXPORT_BATCH: usize = 1000;
+
+fn bad_input(reason: &str) -> Response {
+    html(
+        StatusCode::BAD_REQUEST,
+        pages::message(texts::BAD_INPUT_TITLE, reason),
+    )
+}
+
+fn not_found_with(reason: &str) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::message(texts::NOT_FOUND_TITLE, reason),
+    )
+}
+
+/// The status of a page whose daemon call failed.
+fn daemon_status(e: &DaemonError) -> StatusCode {
+    match e {
+        DaemonError::Refused { status: 404, .. } => StatusCode::NOT_FOUND,
+        DaemonError::Refused { status: 400, .. } => StatusCode::BAD_REQUEST,
+        DaemonError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A queue id: 16 hexadecimal digits (as the daemon writes them, upper case).
+fn valid_queue_id(id: &str) -> Option<String> {
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_uppercase())
+}
+
+/// A recipient address as the queue holds it: no space, no control
+/// character, one `@` with something on each side, at most 320 bytes.
+fn valid_recipient(r: &str) -> bool {
+    let Some((local, domain)) = r.rsplit_once('@') else {
+        return false;
+    };
+    r.len() <= 320
+        && !local.is_empty()
+        && !domain.is_empty()
+        && r.chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && !matches!(c, '<' | '>' | '"'))
+}
+
+/// A Message-ID (angle brackets optional) or a queue id: 1 to 250
+/// printable ASCII characters, no space.
+fn valid_message_key(key: &str) -> bool {
+    (1..=250).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn no_controls(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct QueueTarget {
+    #[serde(default)]
+    recipient: Option<String>,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// The checked recipient and timeline to return to, or why not (for a
+/// 400 page).
+fn check_target(target: &QueueTarget) -> Result<(Option<&str>, Option<&str>), &'static str> {
+    let recipient = target.recipient.as_deref().filter(|r| !r.is_empty());
+    if recipient.is_some_and(|r| !valid_recipient(r)) {
+        return Err(texts::BAD_RECIPIENT);
+    }
+    let back = target.back.as_deref().filter(|b| !b.is_empty());
+    if back.is_some_and(|b| !valid_message_key(b)) {
+        return Err(texts::BAD_MESSAGE_ID);
+    }
+    Ok((recipient, back))
+}
+
+async fn queue_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let (id, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let entries = app.daemon.queue().await;
+    if let Err(e) = &entries {
+        tracing::warn!(error = ?e, "queue page: daemon queue unavailable");
+    }
+    let flash = app.sessions.take_flash(&id);
+    let status = entries.as_ref().err().map_or(StatusCode::OK, daemon_status);
+    html(
+        status,
+        pages::queue(
+            &s.csrf,
+            flash.as_ref().map(|(k, t)| (*k, t.as_str())),
+            entries.as_deref().map_err(DaemonError::french),
+        ),
+    )
+}
+
+async fn delete_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let Some(qid) = valid_queue_id(&raw_id) else {
+        return bad_input(texts::BAD_QUEUE_ID);
+    };
+    let Ok(target) = serde_urlencoded::from_str::<QueueTarget>(query.as_deref().unwrap_or(""))
+    else {
+        return bad_input(texts::BAD_RECIPIENT);
+    };
+    let (recipient, back) = match check_target(&target) {
+        Ok(v) => v,
+        Err(reason) => return bad_input(reason),
+    };
+    let entries = match app.daemon.queue().await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = ?e, "delete page: daemon queue unavailable");
+            return html(
+                daemon_status(&e),
+                pages::message(texts::DELETE_TITLE, &e.french()),
+            );
+        }
+    };
+    let of_message: Vec<_> = entries.into_iter().filter(|e| e.id == qid).collect();
+    if of_message.is_empty()
+        || recipient.is_some_and(|r| !of_message.iter().any(|e| e.recipient == r))
+    {
+        return not_found_with(texts::NO_SUCH_MESSAGE);
+    }
+    let deletable: Vec<_> = of_message
+        .into_iter()
+        .filter(|e| pages::actionable(&e.status) && recipient.is_none_or(|r| e.recipient == r))
+        .collect();
+    if deletable.is_empty() {
+        return html(
+            StatusCode::CONFLICT,
+            pages::message(texts::DELETE_TITLE, texts::DELETE_NOTHING),
+        );
+    }
+    html(
+        StatusCode::OK,
+        pages::delete_confirmation(&s.csrf, &qid, recipient, back, &deletable),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    recipient: Option<String>,
+    #[serde(default)]
+    back: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn queue_delete(
+    state: State<Shared>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    act(state, headers, raw_id, "delete", body).await
+}
+
+async fn queue_action(
+    state: State<Shared>,
+    headers: HeaderMap,
+    Path((raw_id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    act(state, headers, raw_id, &action, body).await
+}
+
+/// A queue action from a form: login, CSRF, input checks, the daemon,
+/// then back to the page it came from with the outcome (Post/Redirect/Get).
+async fn act(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    raw_id: String,
+    action: &str,
+    body: Bytes,
+) -> Response {
+    let (sid, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let Some(form) = parse_form::<ActionForm>(body) else {
+        return bad_form();
+    };
+    if !s.csrf_matches(Some(&form.csrf)) {
+        tracing::warn!("queue action refused: CSRF token missing or wrong");
+        return csrf_refused();
+    }
+    let Some(action) = QueueAction::parse(action) else {
+        return not_found_with(texts::BAD_ACTION);
+    };
+    let Some(qid) = valid_queue_id(&raw_id) else {
+        return bad_input(texts::BAD_QUEUE_ID);
+    };
+    let target = QueueTarget {
+        recipient: form.recipient,
+        back: form.back,
+    };
+    let (recipient, back) = match check_target(&target) {
+        Ok(v) => v,
+        Err(reason) => return bad_input(reason),
+    };
+    if action == QueueAction::Delete && form.confirm.as_deref() != Some("1") {
+        return bad_input(texts::DELETE_NOT_CONFIRMED);
+    }
+    let location = match back {
+        Some(b) => format!("/tracking/{}", encode(b)),
+        None => "/queue".to_string(),
+    };
+    match app.daemon.queue_action(&qid, action, recipient).await {
+        Ok(outcome) => {
+            tracing::info!(queue_id = %qid, action = action.as_str(), "queue action from the web admin");
+            app.sessions.set_flash(
+                &sid,
+                "info",
+                texts::action_done(action.as_str(), &outcome.changed),
+            );
+        }
+        Err(e @ DaemonError::Refused { status: 404, .. }) => {
+            tracing::info!(queue_id = %qid, "queue action: no such message");
+            return html(
+                StatusCode::NOT_FOUND,
+                pages::message(texts::NOT_FOUND_TITLE, &e.french()),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(queue_id = %qid, action = action.as_str(), error = ?e, "queue action refused");
+            app.sessions.set_flash(&sid, "error", e.french());
+        }
+    }
+    see_other(&location)
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => internal(),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// The search to send, or the sentence saying what is wrong.
+fn check_search(q: &SearchQuery) -> Result<TrackingSearch, &'static str> {
+    let text = q.q.trim();
+    if text.chars().count() > 200 || !no_controls(text) {
+        return Err(texts::BAD_SEARCH_TEXT);
+    }
+    let state = q.state.trim();
+    if !state.is_empty() && !texts::SEARCH_STATES.contains(&state) {
+        return Err(texts::BAD_STATE);
+    }
+    let date = |d: &str| -> Result<Option<(i64, u32, u32)>, &'static str> {
+        let d = d.trim();
+        if d.is_empty() {
+            return Ok(None);
+        }
+        localtime::parse_date(d).map(Some).ok_or(texts::BAD_DATE)
+    };
+    let (from, to) = (date(&q.from)?, date(&q.to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(texts::BAD_DATE_ORDER);
+    }
+    Ok(TrackingSearch {
+        q: (!text.is_empty()).then(|| text.to_string()),
+        state: (!state.is_empty()).then(|| state.to_string()),
+        from: from.map(localtime::paris_midnight),
+        to: to.map(localtime::paris_end_of_day),
+        limit: SEARCH_LIMIT,
+    })
+}
+
+async fn tracking_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let raw = query.unwrap_or_default();
+    if raw.len() > 2048 {
+        return bad_input(texts::BAD_SEARCH_TEXT);
+    }
+    let Ok(q) = serde_urlencoded::from_str::<SearchQuery>(&raw) else {
+        return bad_input(texts::BAD_SEARCH_TEXT);
+    };
+    let form = pages::SearchForm {
+        q: q.q.clone(),
+        state: q.state.clone(),
+        from: q.from.clone(),
+        to: q.to.clone(),
+    };
+    let search = match check_search(&q) {
+        Ok(s) => s,
+        Err(reason) => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::tracking(&s.csrf, &form, Some(reason), None, SEARCH_LIMIT),
+            );
+        }
+    };
+    let hits = app.daemon.tracking_search(&search).await;
+    if let Err(e) = &hits {
+        tracing::warn!(error = ?e, "tracking search failed");
+    }
+    let status = hits.as_ref().err().map_or(StatusCode::OK, daemon_status);
+    html(
+        status,
+        pages::tracking(
+            &s.csrf,
+            &form,
+            None,
+            Some(hits.as_deref().map_err(DaemonError::french)),
+            SEARCH_LIMIT,
+        ),
+    )
+}
+
+async fn timeline_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    let (sid, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    if !valid_message_key(&key) {
+        return bad_input(texts::BAD_MESSAGE_ID);
+    }
+    match app.daemon.timeline(&key).await {
+        Ok(t) => {
+            let flash = app.sessions.take_flash(&sid);
+            html(
+                StatusCode::OK,
+                pages::timeline(
+                    &s.csrf,
+                    flash.as_ref().map(|(k, t)| (*k, t.as_str())),
+                    &key,
+                    &t,
+                ),
+            )
+        }
+        Err(e) => {
+            if !matches!(e, DaemonError::Refused { status: 404, .. }) {
+                tracing::warn!(error = ?e, "timeline unavailable");
+            }
+            let title = if matches!(e, DaemonError::Refused { status: 404, .. }) {
+                texts::NOT_FOUND_TITLE
+            } else {
+                texts::TIMELINE_TITLE
+            };
+            html(daemon_status(&e), pages::message(title, &e.french()))
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct AuditQuery {
+    #[serde(default)]
+    after_seq: Option<String>,
+}
+
+async fn audit_page(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (_, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let Ok(q) = serde_urlencoded::from_str::<AuditQuery>(query.as_deref().unwrap_or("")) else {
+        return bad_input(texts::BAD_SEQ);
+    };
+    let after_seq = match q.after_seq.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) if a.len() <= 19 && a.bytes().all(|b| b.is_ascii_digit()) => match a.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return bad_input(texts::BAD_SEQ),
+        },
+        Some(_) => return bad_input(texts::BAD_SEQ),
+    };
+    let (verify, entries) = tokio::join!(
+        app.daemon.audit_verify(),
+        app.daemon.audit_list(after_seq, AUDIT_PAGE)
+    );
+    if let Err(e) = &entries {
+        tracing::warn!(error = ?e, "audit page: entries unavailable");
+    }
+    let status = entries.as_ref().err().map_or(StatusCode::OK, daemon_status);
+    html(
+        status,
+        pages::audit(
+            &s.csrf,
+            pages::AuditPage {
+                verify: verify.as_ref().map_err(DaemonError::french),
+                entries: entries.as_deref().map_err(DaemonError::french),
+                after_seq,
+                limit: AUDIT_PAGE,
+            },
+        ),
+    )
+}
+
+enum ExportNext {
+    Page(Vec<crate::daemon::AuditEntry>),
+    Failed,
+    Done,
+}
+
+/// The whole log as JSON lines, as the daemon wrote them, page after page
+/// (the first page is read before answering, so a daemon that is down
+/// gets an error page, not an empty file).
+async fn audit_export(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(to) = require_login(&app, &headers) {
+        return redirect(to);
+    }
+    let first = match app.daemon.audit_list(Some(0), EXPORT_BATCH).await {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = ?e, "audit export: daemon unavailable");
+            return html(
+                daemon_status(&e),
+                pages::message(texts::AUDIT_TITLE, &e.french()),
+            );
+        }
+    };
+    app.daemon.audit("audit_exported", None).await;
+    let stamp = localtime::format(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    );
+    // "31/03/2026 14:05:09" → "20260331-140509"
+    let file_stamp: String = {
+        let digits: Vec<char> = stamp.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() == 14 {
+            let s: String = digits.iter().collect();
+            format!("{}{}{}-{}", &s[4..8], &s[2..4], &s[0..2], &s[8..14])
+        } else {
+            "export".to_string()
+        }
+    };
+    let stream =
+        futures_util::stream::unfold((app, ExportNext::Page(first)), |(app, next)| async move {
+            let page = match next {
+                ExportNext::Page(page) if !page.is_empty() => page,
+                ExportNext::Page(_) | ExportNext::Done => return None,
+                ExportNext::Failed => {
+                    return Some((
+                        Err(std::io::Error::other("audit export cut short")),
+                        (app, ExportNext::Done),
+                    ));
+                }
+            };
+            let mut chunk = String::with_capacity(page.len() * 256);
+            for entry in &page {
+                chunk.push_str(&entry.to_line());
+                chunk.push('\n');
+            }
+            let next = match page.last() {
+                Some(last) if page.len() >= EXPORT_BATCH => {
+                    match app.daemon.audit_list(Some(last.seq), EXPORT_BATCH).await {
+                        Ok(p) => ExportNext::Page(p),
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "audit export cut short");
+                            ExportNext::Failed
+                        }
+                    }
+                }
+                _ => ExportNext::Done,
+            };
+            Some((Ok(Bytes::from(chunk)), (app, next)))
+        });
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!(
+                    "attachment; filename=\"facteur-journal-{file_stamp}.jsonl\""
+                ))
+                .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }

@@ -36,6 +36,8 @@ pub fn random_hex(n: usize) -> String {
 pub struct Session {
     pub csrf: String,
     pub authenticated: bool,
+    /// A message for the next page (Post/Redirect/Get): (kind, text).
+    flash: Option<(&'static str, String)>,
     created: Instant,
     last_seen: Instant,
 }
@@ -100,6 +102,7 @@ impl Sessions {
         let session = Session {
             csrf: random_hex(32),
             authenticated,
+            flash: None,
             created: now,
             last_seen: now,
         };
@@ -128,6 +131,19 @@ impl Sessions {
             self.remove(old);
         }
         self.create(true)
+    }
+
+    /// Keeps a message for the next page of this session; `kind` is
+    /// `info` or `error`.
+    pub fn set_flash(&self, id: &str, kind: &'static str, text: String) {
+        if let Some(s) = self.lock().get_mut(id) {
+            s.flash = Some((kind, text));
+        }
+    }
+
+    /// The message kept for this page, once.
+    pub fn take_flash(&self, id: &str) -> Option<(&'static str, String)> {
+        self.lock().get_mut(id)?.flash.take()
     }
 
     pub fn remove(&self, id: &str) {

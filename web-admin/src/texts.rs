@@ -7,6 +7,9 @@ pub const SKIP_TO_CONTENT: &str = "Aller au contenu";
 // Navigation
 pub const NAV_DASHBOARD: &str = "Tableau de bord";
 pub const NAV_CARD: &str = "Carte CPS";
+pub const NAV_QUEUE: &str = "File d’attente";
+pub const NAV_TRACKING: &str = "Suivi des messages";
+pub const NAV_AUDIT: &str = "Journal";
 pub const NAV_LOGOUT: &str = "Se déconnecter";
 pub const NAV_LABEL: &str = "Navigation principale";
 
@@ -168,3 +171,250 @@ pub const IDENTITY_DIFFERENT: &str = "Cette carte n’est pas celle du praticien
 pub fn wrong_pin(tries: u8) -> String {
     format!("Code faux : {}.", tries_left(tries))
 }
+
+// Errors of the control API
+pub const NO_SUCH_MESSAGE: &str =
+    "Message introuvable : il n’est ni dans la file d’attente ni dans le suivi.";
+pub const ACTION_NOT_APPLICABLE: &str = "Cette action ne s’applique pas à l’état actuel du message (déjà parti, suspendu ou supprimé) : la page a été actualisée.";
+pub const DELETE_NOT_CONFIRMED: &str =
+    "La suppression n’a pas été confirmée : rien n’a été supprimé.";
+pub const BAD_QUERY: &str = "Le service Facteur a refusé cette demande comme mal formée.";
+pub const QUEUE_UNAVAILABLE: &str = "La file d’attente ne peut pas être lue pour l’instant.";
+pub const TRACKING_UNAVAILABLE: &str = "Le suivi des messages ne peut pas être lu pour l’instant.";
+pub const AUDIT_UNAVAILABLE: &str = "Le journal ne peut pas être lu pour l’instant.";
+
+// Form checks
+pub const BAD_INPUT_TITLE: &str = "Demande incorrecte";
+pub const BAD_QUEUE_ID: &str =
+    "Identifiant de message incorrect : il comporte 16 chiffres hexadécimaux.";
+pub const BAD_RECIPIENT: &str = "Adresse du destinataire incorrecte.";
+pub const BAD_MESSAGE_ID: &str = "Identifiant de message incorrect.";
+pub const BAD_SEARCH_TEXT: &str =
+    "Texte recherché incorrect : 200 caractères au plus, sans caractère de contrôle.";
+pub const BAD_STATE: &str = "État inconnu : choisissez-en un dans la liste.";
+pub const BAD_DATE: &str = "Date incorrecte : utilisez le format JJ/MM/AAAA.";
+pub const BAD_DATE_ORDER: &str = "La date de début est après la date de fin.";
+pub const BAD_SEQ: &str = "Position dans le journal incorrecte.";
+pub const BAD_ACTION: &str = "Action inconnue.";
+pub const BACK: &str = "Retour";
+
+// States, as the practice reads them (text, never colour alone)
+pub fn state_label(state: &str) -> &'static str {
+    match state {
+        "pending" => "En attente d’envoi",
+        "held" => "Suspendu",
+        "delivered" | "sent" => "Envoyé",
+        "failed" => "Échec",
+        "deleted" => "Supprimé",
+        "read" => "Lu",
+        "no_answer" => "Pas de réponse",
+        "paper" => "Envoyé sur papier",
+        _ => "Inconnu",
+    }
+}
+
+/// A tracking state (where `delivered` means the recipient's mailbox has it).
+pub fn tracking_state_label(state: &str) -> &'static str {
+    match state {
+        "sent" => "Envoyé",
+        "delivered" => "Remis",
+        other => state_label(other),
+    }
+}
+
+/// The states offered by the search form, in order.
+pub const SEARCH_STATES: [&str; 9] = [
+    "pending",
+    "held",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "no_answer",
+    "deleted",
+    "paper",
+];
+
+/// A step of a timeline.
+pub fn step_label(event: &str, detail: Option<&str>) -> String {
+    let with = |label: &str| match detail {
+        Some(d) if !d.is_empty() => format!("{label} : {d}"),
+        _ => label.to_string(),
+    };
+    match event {
+        "accepted" => "Accepté".into(),
+        "deferred" => with("Nouvel essai prévu"),
+        "sent" => "Envoyé".into(),
+        "delivered" => "Remis".into(),
+        "read" => "Lu".into(),
+        "failed" => with("Échec"),
+        "expired" => with("Échec : délai d’envoi dépassé"),
+        "reported" => "Avis d’échec remis au cabinet".into(),
+        "no_answer" => "Pas de réponse".into(),
+        "paper" => "Envoyé sur papier".into(),
+        "held" => with("Suspendu"),
+        "released" => with("Repris"),
+        "retried" => with("Nouvel essai demandé"),
+        "deleted" => with("Supprimé"),
+        other => with(other),
+    }
+}
+
+// Queue page
+pub const QUEUE_TITLE: &str = "File d’attente";
+pub const QUEUE_INTRO: &str =
+    "Messages pas encore remis à l’opérateur MSSanté, un par destinataire.";
+pub const QUEUE_NOTHING: &str = "Aucun message dans la file d’attente.";
+pub const COL_QUEUE_ID: &str = "N° de message";
+pub const COL_RECIPIENT: &str = "Destinataire";
+pub const COL_STATE: &str = "État";
+pub const COL_ATTEMPTS: &str = "Essais";
+pub const COL_NEXT: &str = "Prochain essai";
+pub const COL_REPLY: &str = "Dernière réponse";
+pub const COL_ACTIONS: &str = "Actions";
+pub const COL_SENT_AT: &str = "Accepté le";
+pub const COL_UPDATED: &str = "Mis à jour le";
+pub const COL_MESSAGE: &str = "Message";
+pub const ACTION_HOLD: &str = "Suspendre";
+pub const ACTION_RELEASE: &str = "Reprendre";
+pub const ACTION_RETRY: &str = "Réessayer maintenant";
+pub const ACTION_DELETE: &str = "Supprimer";
+pub const NOW: &str = "Dès que possible";
+pub const NEVER_WHILE_HELD: &str = "Aucun tant que suspendu";
+pub const NONE: &str = "—";
+
+pub fn action_done(action: &str, recipients: &[String]) -> String {
+    let verb = match action {
+        "hold" => "Suspendu",
+        "release" => "Repris",
+        "retry" => "Nouvel essai demandé",
+        "delete" => "Supprimé",
+        _ => "Fait",
+    };
+    if recipients.is_empty() {
+        format!("{verb}.")
+    } else {
+        format!("{verb} : {}.", recipients.join(", "))
+    }
+}
+
+/// The accessible name of an action button on one row.
+pub fn action_for(label: &str, recipient: &str) -> String {
+    format!("{label} (message pour {recipient})")
+}
+
+// Delete confirmation
+pub const DELETE_TITLE: &str = "Supprimer un message";
+pub const DELETE_WARNING: &str = "La suppression est définitive : le message ne sera pas envoyé à ce destinataire et aucun avis d’échec ne sera produit. Le suivi garde la trace de la suppression.";
+pub const DELETE_ALL_RECIPIENTS: &str = "Tous les destinataires encore en attente ou suspendus";
+pub const DELETE_CONFIRM_LABEL: &str = "Je confirme la suppression définitive de ce message.";
+pub const DELETE_SUBMIT: &str = "Supprimer définitivement";
+pub const DELETE_CANCEL: &str = "Annuler";
+pub const DELETE_NOTHING: &str =
+    "Rien à supprimer : ce message n’a plus de destinataire en attente ou suspendu.";
+pub const FROM: &str = "Expéditeur";
+pub const RECEIVED: &str = "Reçu par le boîtier le";
+
+// Tracking
+pub const TRACKING_TITLE: &str = "Suivi des messages";
+pub const SEARCH_LEGEND: &str = "Rechercher";
+pub const SEARCH_TEXT_LABEL: &str = "Correspondant ou identifiant";
+pub const SEARCH_TEXT_HINT: &str =
+    "Une partie de l’adresse MSSanté du destinataire, ou le numéro du message.";
+pub const SEARCH_STATE_LABEL: &str = "État";
+pub const SEARCH_ANY_STATE: &str = "Tous les états";
+pub const SEARCH_FROM_LABEL: &str = "Accepté à partir du";
+pub const SEARCH_TO_LABEL: &str = "Jusqu’au (inclus)";
+pub const SEARCH_SUBMIT: &str = "Rechercher";
+pub const SEARCH_NOTHING: &str = "Aucun message ne correspond à cette recherche.";
+pub const SEARCH_CAPTION: &str = "Messages trouvés (les plus récents d’abord)";
+pub const TIMELINE_LINK: &str = "Voir le parcours";
+pub const RECEIPT_ASKED: &str = "accusé de lecture demandé";
+
+pub fn search_count(n: usize, limit: usize) -> String {
+    match n {
+        0 => SEARCH_NOTHING.into(),
+        1 => "1 destinataire trouvé.".into(),
+        n if n >= limit => format!(
+            "{n} destinataires affichés (les plus récents) : précisez la recherche pour voir les autres."
+        ),
+        n => format!("{n} destinataires trouvés."),
+    }
+}
+
+// Timeline
+pub const TIMELINE_TITLE: &str = "Parcours du message";
+pub const MESSAGE_ID: &str = "Identifiant (Message-ID)";
+pub const QUEUE_IDS: &str = "N° dans la file";
+pub const SUBMITTED_BY: &str = "Déposé par";
+pub const STEP_TIME: &str = "Date et heure";
+pub const STEP_EVENT: &str = "Étape";
+pub const CURRENT_STATE: &str = "État actuel";
+pub const NO_STEPS: &str = "Aucune étape enregistrée.";
+pub const BACK_TO_TRACKING: &str = "Retour au suivi des messages";
+
+pub fn timeline_for(recipient: &str) -> String {
+    format!("Pour {recipient}")
+}
+
+// Audit log
+pub const AUDIT_TITLE: &str = "Journal";
+pub const AUDIT_INTRO: &str = "Chaque action sur le boîtier (connexions, carte, messages) est inscrite dans un journal chaîné : toute modification après coup se voit à la vérification.";
+pub const AUDIT_CAPTION: &str = "Entrées du journal (les plus anciennes d’abord)";
+pub const AUDIT_NOTHING: &str = "Aucune entrée.";
+pub const COL_TIME: &str = "Date et heure";
+pub const COL_ACTOR: &str = "Auteur";
+pub const COL_ACTION: &str = "Action";
+pub const COL_OBJECT: &str = "Objet";
+pub const COL_DETAIL: &str = "Détail";
+pub const COL_SEQ: &str = "N°";
+pub const AUDIT_EXPORT: &str = "Exporter le journal complet (JSON)";
+pub const AUDIT_NEXT: &str = "Entrées suivantes";
+pub const AUDIT_LATEST: &str = "Dernières entrées";
+pub const AUDIT_FIRST: &str = "Début du journal";
+pub const AUDIT_PREVIOUS: &str = "Entrées précédentes";
+pub const AUDIT_PAGING: &str = "Pages du journal";
+
+pub fn audit_ok(entries: u64) -> String {
+    match entries {
+        0 | 1 => format!("Journal intègre : {entries} entrée."),
+        n => format!("Journal intègre : {n} entrées."),
+    }
+}
+
+pub fn audit_broken(file: &str, line: u64, reason: &str, valid: u64) -> String {
+    format!(
+        "Journal altéré : la chaîne est rompue dans {file}, ligne {line} ({reason}). {valid} entrée(s) valide(s) avant."
+    )
+}
+
+pub fn audit_action(action: &str) -> &str {
+    match action {
+        "daemon_started" => "Démarrage du service",
+        "daemon_stopped" => "Arrêt du service",
+        "message_accepted" => "Message accepté",
+        "message_sent" => "Message envoyé",
+        "message_failed" => "Échec d’envoi",
+        "message_received" => "Message reçu",
+        "queue_held" => "Message suspendu",
+        "queue_released" => "Message repris",
+        "queue_retried" => "Nouvel essai demandé",
+        "message_deleted" => "Message supprimé",
+        "card_unlocked" => "Carte déverrouillée",
+        "card_unlock_failed" => "Échec de déverrouillage de la carte",
+        "card_identity_accepted" => "Nouveau titulaire de carte accepté",
+        "audit_recovered" => "Journal réparé après une coupure",
+        "audit_exported" => "Journal exporté",
+        "box_claimed" => "Mise en service",
+        "signin" => "Connexion à l’administration",
+        "signin_failed" => "Échec de connexion",
+        "signout" => "Déconnexion",
+        "settings_changed" => "Réglage modifié",
+        other => other,
+    }
+}
+
+// Dashboard: latest messages
+pub const LATEST_TITLE: &str = "Derniers messages";
+pub const LATEST_NOTHING: &str = "Aucun message envoyé pour l’instant.";
+pub const LATEST_ALL: &str = "Tout le suivi des messages";

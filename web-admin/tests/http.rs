@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -106,21 +106,308 @@ async fn fake_unlock(State(s): State<FakeState>, Json(body): Json<Value>) -> Res
     refuse(StatusCode::FORBIDDEN, "wrong_pin", Some(c.tries))
 }
 
-fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> FakeState {
+// The queue, tracking and audit side of the fake daemon.
+
+const QID: &str = "0194F3A2B1C0D9E8";
+const MARTIN: &str = "dr.martin@medecin.test.mssante.fr";
+/// A `+` and an `@` that must arrive percent-encoded.
+const DURAND: &str = "dr.durand+cardio@hopital.test.mssante.fr";
+const DONE_QID: &str = "0194F3A2B1C0D9E7";
+const DONE_MID: &str = "<abc.1+x@facteur.test>";
+
+#[derive(Default)]
+struct Mail {
+    /// (recipient, status) of message QID.
+    recipients: Vec<(String, String)>,
+    /// Every call received: "POST /v1/queue/…?… {body}" or "GET /v1/…?…".
+    calls: Vec<String>,
+    audit_broken: bool,
+}
+
+type FakeMail = Arc<Mutex<Mail>>;
+
+fn queue_rows(m: &Mail) -> Vec<Value> {
+    let mut rows: Vec<Value> = m
+        .recipients
+        .iter()
+        .map(|(r, st)| {
+            json!({"id": QID, "sender": "cabinet.dupont@test.mssante.fr", "recipient": r,
+                   "status": st, "attempts": 2, "received_at": 1_767_261_600i64,
+                   "next_attempt": 1_767_262_200i64, "last_reply": "421 4.3.0 <busy> & retry"})
+        })
+        .collect();
+    rows.push(
+        json!({"id": DONE_QID, "sender": "cabinet.dupont@test.mssante.fr", "recipient": MARTIN,
+                     "status": "delivered", "attempts": 1, "received_at": 1_767_200_000i64,
+                     "next_attempt": 1_767_200_000i64, "last_reply": "250 2.0.0 Ok"}),
+    );
+    rows
+}
+
+async fn fake_queue(State(s): State<FakeMail>) -> Json<Value> {
+    let m = s.lock().unwrap();
+    Json(json!({ "recipients": queue_rows(&m) }))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn fake_action(
+    State(s): State<FakeMail>,
+    Path((id, action)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Response {
+    let mut m = s.lock().unwrap();
+    m.calls.push(format!(
+        "POST /v1/queue/{id}/{action}?{} {body}",
+        query.clone().unwrap_or_default()
+    ));
+    if id.len() != 16 {
+        return refuse(StatusCode::BAD_REQUEST, "bad_queue_id", None);
+    }
+    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if action == "delete" && request["confirm"] != json!(true) {
+        return refuse(StatusCode::BAD_REQUEST, "confirm_required", None);
+    }
+    if id != QID {
+        return refuse(StatusCode::NOT_FOUND, "no_such_message", None);
+    }
+    let recipient = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("recipient="))
+        .map(percent_decode);
+    let (from, to): (&[&str], &str) = match action.as_str() {
+        "hold" => (&["pending"], "held"),
+        "release" => (&["held"], "pending"),
+        "retry" => (&["pending"], "pending"),
+        "delete" => (&["pending", "held"], "deleted"),
+        _ => return refuse(StatusCode::NOT_FOUND, "not_found", None),
+    };
+    if let Some(r) = &recipient
+        && !m.recipients.iter().any(|(a, _)| a == r)
+    {
+        return refuse(StatusCode::NOT_FOUND, "no_such_message", None);
+    }
+    let mut changed = Vec::new();
+    for (r, st) in m.recipients.iter_mut() {
+        if recipient.as_ref().is_none_or(|x| x == r) && from.contains(&st.as_str()) {
+            *st = to.to_string();
+            changed.push(r.clone());
+        }
+    }
+    if changed.is_empty() {
+        return refuse(StatusCode::CONFLICT, "not_applicable", None);
+    }
+    Json(
+        json!({"id": QID, "action": action, "changed": changed, "finished": false,
+                "recipients": queue_rows(&m)}),
+    )
+    .into_response()
+}
+
+async fn fake_tracking(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Json<Value> {
+    let mut m = s.lock().unwrap();
+    m.calls.push(format!(
+        "GET /v1/tracking?{}",
+        query.clone().unwrap_or_default()
+    ));
+    let mut hits: Vec<Value> = m
+        .recipients
+        .iter()
+        .map(|(r, st)| {
+            json!({"queue_id": QID, "message_id": "<q1@facteur.test>", "recipient": r, "state": st,
+                   "receipt_requested": false, "detail": null,
+                   "sent_at": 1_767_261_600i64, "updated_at": 1_767_262_000i64})
+        })
+        .collect();
+    hits.push(
+        json!({"queue_id": DONE_QID, "message_id": DONE_MID, "recipient": MARTIN,
+                     "state": "delivered", "receipt_requested": true, "detail": null,
+                     "sent_at": 1_767_200_000i64, "updated_at": 1_767_200_100i64}),
+    );
+    hits.push(
+        json!({"queue_id": null, "message_id": null, "recipient": "Dr Papier, Lyon",
+                     "state": "paper", "receipt_requested": false, "detail": null,
+                     "sent_at": 1_767_100_000i64, "updated_at": 1_767_100_000i64}),
+    );
+    let q = query.unwrap_or_default();
+    if q.contains("q=personne") {
+        hits.clear();
+    }
+    let limit = q
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("limit="))
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100);
+    hits.truncate(limit);
+    Json(json!({ "recipients": hits }))
+}
+
+async fn fake_timeline(
+    State(s): State<FakeMail>,
+    Path(key): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    let mut m = s.lock().unwrap();
+    // As sent, before decoding.
+    m.calls.push(format!("GET {}", uri.path()));
+    let key = key
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    if key == DONE_MID.trim_start_matches('<').trim_end_matches('>') || key == DONE_QID {
+        return Json(json!({
+            "message_id": DONE_MID, "queue_ids": [DONE_QID], "submitted_by": "secretariat",
+            "received_at": 1_767_200_000i64,
+            "recipients": [{"recipient": MARTIN, "queue_id": DONE_QID, "state": "delivered", "detail": null,
+                "timeline": [{"at": 1_767_200_000i64, "event": "accepted", "detail": null},
+                             {"at": 1_767_200_002i64, "event": "sent", "detail": "250 2.0.0 Ok"},
+                             {"at": 1_767_200_100i64, "event": "delivered", "detail": null}]}]
+        }))
+        .into_response();
+    }
+    if key == "q1@facteur.test" || key == QID {
+        let recipients: Vec<Value> = m
+            .recipients
+            .iter()
+            .map(|(r, st)| json!({"recipient": r, "queue_id": QID, "state": st, "detail": null,
+                "timeline": [{"at": 1_767_261_600i64, "event": "accepted", "detail": null},
+                             {"at": 1_767_261_700i64, "event": "deferred", "detail": "421 4.3.0 busy"}]}))
+            .collect();
+        return Json(
+            json!({"message_id": "<q1@facteur.test>", "queue_ids": [QID],
+                           "submitted_by": "secretariat", "received_at": 1_767_261_600i64,
+                           "recipients": recipients}),
+        )
+        .into_response();
+    }
+    refuse(StatusCode::NOT_FOUND, "no_such_message", None)
+}
+
+fn audit_entries() -> Vec<facteur::audit::AuditEntry> {
+    let mut prev = "0".repeat(64);
+    (1..=120u64)
+        .map(|seq| {
+            let mut e = facteur::audit::AuditEntry {
+                seq,
+                at: 1_767_200_000 + seq as i64,
+                actor: if seq % 2 == 0 {
+                    "daemon".into()
+                } else {
+                    "web:admin".into()
+                },
+                action: if seq % 2 == 0 {
+                    "message_sent".into()
+                } else {
+                    "signin".into()
+                },
+                object: (seq % 2 == 0).then(|| QID.to_string()),
+                detail: Some(format!("to {MARTIN} <{seq}>")),
+                prev: prev.clone(),
+                hash: String::new(),
+            };
+            e.hash = e.compute_hash();
+            prev = e.hash.clone();
+            e
+        })
+        .collect()
+}
+
+async fn fake_audit(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Json<Value> {
+    s.lock().unwrap().calls.push(format!(
+        "GET /v1/audit?{}",
+        query.clone().unwrap_or_default()
+    ));
+    let q = query.unwrap_or_default();
+    let get = |name: &str| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let limit = get("limit=").unwrap_or(100) as usize;
+    let all = audit_entries();
+    let entries: Vec<_> = match get("after_seq=") {
+        Some(after) => all
+            .into_iter()
+            .filter(|e| e.seq > after)
+            .take(limit)
+            .collect(),
+        None => {
+            let skip = all.len().saturating_sub(limit);
+            all.into_iter().skip(skip).collect()
+        }
+    };
+    Json(json!({ "entries": entries }))
+}
+
+async fn fake_audit_verify(State(s): State<FakeMail>) -> Json<Value> {
+    if s.lock().unwrap().audit_broken {
+        Json(
+            json!({"ok": false, "entries": 41, "files": 1, "last_seq": 41, "last_hash": "ab",
+                    "first_bad": {"file": "audit.log", "line": 42,
+                                  "reason": "hash does not match the entry's content: the line was edited"}}),
+        )
+    } else {
+        Json(
+            json!({"ok": true, "entries": 120, "files": 1, "last_seq": 120, "last_hash": "ab",
+                    "first_bad": null}),
+        )
+    }
+}
+
+async fn fake_audit_append() -> Json<Value> {
+    Json(json!({"seq": 121}))
+}
+
+fn mail_routes(mail: FakeMail) -> Router {
+    Router::new()
+        .route("/v1/queue", get(fake_queue))
+        .route("/v1/queue/{id}/{action}", post(fake_action))
+        .route("/v1/tracking", get(fake_tracking))
+        .route("/v1/tracking/{key}", get(fake_timeline))
+        .route("/v1/audit", get(fake_audit).post(fake_audit_append))
+        .route("/v1/audit/verify", get(fake_audit_verify))
+        .with_state(mail)
+}
+
+fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> (FakeState, FakeMail) {
     let state = Arc::new(Mutex::new(Card {
         tries,
         unlocked: false,
+    }));
+    let mail = Arc::new(Mutex::new(Mail {
+        recipients: vec![
+            (MARTIN.to_string(), "pending".to_string()),
+            (DURAND.to_string(), "pending".to_string()),
+        ],
+        ..Mail::default()
     }));
     let app = Router::new()
         .route("/v1/status", get(fake_status))
         .route("/v1/card", get(fake_card))
         .route("/v1/card/unlock", post(fake_unlock))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(mail_routes(mail.clone()));
     let listener = tokio::net::UnixListener::bind(socket).unwrap();
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    state
+    (state, mail)
 }
 
 // -- the web admin under test ----------------------------------------------------
@@ -131,12 +418,16 @@ struct Harness {
     app: Arc<App>,
     router: Router,
     card: Option<FakeState>,
+    mail: Option<FakeMail>,
 }
 
 fn harness_with(daemon: Option<u8>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("control.sock");
-    let card = daemon.map(|tries| start_fake_daemon(&socket, tries));
+    let (card, mail) = match daemon.map(|tries| start_fake_daemon(&socket, tries)) {
+        Some((c, m)) => (Some(c), Some(m)),
+        None => (None, None),
+    };
     let config = Config::parse(&format!(
         "listen = \"127.0.0.1:0\"\ncontrol_socket = \"{}\"\nstate_dir = \"{}\"\n",
         socket.display(),
@@ -152,6 +443,7 @@ fn harness_with(daemon: Option<u8>) -> Harness {
         app,
         router,
         card,
+        mail,
     }
 }
 
@@ -296,13 +588,28 @@ fn assert_security_headers(r: &Reply) {
 #[tokio::test]
 async fn unclaimed_box_only_offers_setup() {
     let t = harness();
-    for path in ["/", "/login", "/dashboard", "/card"] {
+    for path in [
+        "/",
+        "/login",
+        "/dashboard",
+        "/card",
+        "/queue",
+        "/tracking",
+        "/tracking/abc@x",
+        "/audit",
+        "/audit/export",
+    ] {
         let r = t.get(path, None).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(r.location(), "/setup", "{path}");
         assert_security_headers(&r);
     }
-    for path in ["/logout", "/card/unlock"] {
+    for path in [
+        "/logout",
+        "/card/unlock",
+        "/queue/0194F3A2B1C0D9E8/hold",
+        "/queue/0194F3A2B1C0D9E8/delete",
+    ] {
         let r = t.post(path, None, &[("csrf", "x")]).await;
         assert_eq!(r.location(), "/setup", "{path}");
     }
@@ -859,4 +1166,596 @@ async fn pin_and_passwords_never_reach_the_logs() {
     for secret in ["86420", "1234", PASSWORD, "Mauvais mot 4242", &code] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
+}
+
+// -- queue, tracking, audit ----------------------------------------------------------
+
+impl Harness {
+    fn mail(&self) -> std::sync::MutexGuard<'_, Mail> {
+        self.mail.as_ref().unwrap().lock().unwrap()
+    }
+    fn status_of(&self, recipient: &str) -> String {
+        self.mail()
+            .recipients
+            .iter()
+            .find(|(r, _)| r == recipient)
+            .map(|(_, s)| s.clone())
+            .unwrap()
+    }
+    fn last_call(&self) -> String {
+        self.mail().calls.last().cloned().unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn queue_page_and_actions_need_login_and_csrf() {
+    let t = harness();
+    t.claim().await;
+    // Claimed, not logged in: to the login page.
+    for path in [
+        "/queue",
+        "/tracking",
+        "/audit",
+        "/audit/export",
+        "/tracking/x@y",
+    ] {
+        let r = t.get(path, None).await;
+        assert_eq!(r.location(), "/login", "{path}");
+    }
+    let hold = format!("/queue/{QID}/hold");
+    let r = t
+        .post(&hold, None, &[("csrf", "x"), ("recipient", MARTIN)])
+        .await;
+    assert_eq!(r.location(), "/login");
+    let (cookie, csrf) = t.login().await;
+
+    let page = t.get("/queue", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_security_headers(&page);
+    for text in [
+        "<th scope=\"col\">Destinataire</th>",
+        "<th scope=\"col\">Prochain essai</th>",
+        MARTIN,
+        "En attente d’envoi",
+        "421 4.3.0 &lt;busy&gt; &amp; retry",
+        "Suspendre",
+        "Réessayer maintenant",
+        "Supprimer",
+        "01/01/2026 11:10:00",
+        "aria-current=\"page\">File d’attente",
+        "href=\"/tracking\">Suivi des messages",
+        "href=\"/audit\">Journal",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    // Delivered messages are in tracking, not in the queue.
+    assert!(!page.body.contains(DONE_QID));
+    assert!(!page.body.contains("<script"));
+    assert!(!page.body.contains("style="));
+
+    // CSRF missing or wrong: refused, nothing asked of the daemon.
+    let before = t.mail().calls.len();
+    let r = t.post(&hold, Some(&cookie), &[("recipient", MARTIN)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let other = "f".repeat(64);
+    let r = t
+        .post(
+            &hold,
+            Some(&cookie),
+            &[("csrf", &other), ("recipient", MARTIN)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.mail().calls.len(), before);
+    assert_eq!(t.status_of(MARTIN), "pending");
+
+    // Hold one recipient: Post/Redirect/Get, the outcome shown once.
+    let r = t
+        .post(
+            &hold,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", DURAND)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/queue");
+    assert_eq!(t.status_of(DURAND), "held");
+    assert_eq!(t.status_of(MARTIN), "pending");
+    let call = t.last_call();
+    assert!(
+        call.starts_with(&format!(
+            "POST /v1/queue/{QID}/hold?recipient=dr.durand%2Bcardio%40hopital.test.mssante.fr "
+        )),
+        "{call}"
+    );
+    assert!(call.contains("\"actor\":\"web:admin\""), "{call}");
+    let page = t.get("/queue", Some(&cookie)).await;
+    assert!(
+        page.body.contains(&format!("Suspendu : {DURAND}.")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Aucun tant que suspendu"));
+    assert!(page.body.contains("Reprendre"));
+    let again = t.get("/queue", Some(&cookie)).await;
+    assert!(
+        !again.body.contains(&format!("Suspendu : {DURAND}.")),
+        "flash shown once"
+    );
+
+    // An action that does not apply: said in French, nothing changed.
+    let r = t
+        .post(
+            &format!("/queue/{QID}/release"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", MARTIN)],
+        )
+        .await;
+    assert_eq!(r.location(), "/queue");
+    let page = t.get("/queue", Some(&cookie)).await;
+    assert!(
+        page.body.contains("ne s’applique pas à l’état actuel"),
+        "{}",
+        page.body
+    );
+    // Release and retry.
+    for (action, who, expect) in [("release", DURAND, "pending"), ("retry", MARTIN, "pending")] {
+        let r = t
+            .post(
+                &format!("/queue/{QID}/{action}"),
+                Some(&cookie),
+                &[("csrf", &csrf), ("recipient", who)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(t.status_of(who), expect);
+        assert!(
+            t.last_call().contains(&format!("/{action}?")),
+            "{}",
+            t.last_call()
+        );
+    }
+
+    // Bad input: 400 with a French reason, the daemon not asked.
+    let before = t.mail().calls.len();
+    for (path, recipient, reason) in [
+        (
+            "/queue/0194F3A2B1C0D9E/hold",
+            MARTIN,
+            "16 chiffres hexadécimaux",
+        ),
+        (
+            "/queue/0194F3A2B1C0D9EZ/hold",
+            MARTIN,
+            "16 chiffres hexadécimaux",
+        ),
+        (
+            "/queue/..%2F..%2Fv1%2Faudit/hold",
+            MARTIN,
+            "16 chiffres hexadécimaux",
+        ),
+        (
+            &hold,
+            "pas une adresse",
+            "Adresse du destinataire incorrecte",
+        ),
+        (&hold, "a b@c.fr", "Adresse du destinataire incorrecte"),
+        (
+            &hold,
+            "x@y.fr\r\nBcc: z",
+            "Adresse du destinataire incorrecte",
+        ),
+    ] {
+        let r = t
+            .post(
+                path,
+                Some(&cookie),
+                &[("csrf", &csrf), ("recipient", recipient)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {recipient}");
+        assert!(r.body.contains(reason), "{path}: {}", r.body);
+    }
+    let long = format!("{}@x.fr", "a".repeat(400));
+    let r = t
+        .post(
+            &hold,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", &long)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = t
+        .post(
+            &hold,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", MARTIN), ("back", "a b")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(t.mail().calls.len(), before);
+    // Unknown action: 404; unknown message or recipient: 404 page.
+    let r = t
+        .post(
+            &format!("/queue/{QID}/send"),
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t
+        .post(
+            "/queue/00000000000000AA/hold",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("Message introuvable"), "{}", r.body);
+    let r = t
+        .post(
+            &hold,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", "nobody@x.mssante.fr")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn delete_asks_for_confirmation() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let delete = format!("/queue/{QID}/delete");
+    // The confirmation page says what goes.
+    let confirm_url = format!("{delete}?recipient={}", facteur_web::daemon::encode(DURAND));
+    assert_eq!(t.get(&confirm_url, None).await.location(), "/login");
+    let page = t.get(&confirm_url, Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for text in [
+        DURAND,
+        QID,
+        "cabinet.dupont@test.mssante.fr",
+        "définitive",
+        "name=\"confirm\"",
+        "Supprimer définitivement",
+        "Annuler",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    assert!(!page.body.contains(MARTIN), "only the chosen recipient");
+    // Without a recipient: every one still waiting.
+    let all = t.get(&delete, Some(&cookie)).await;
+    assert!(all.body.contains(MARTIN) && all.body.contains(DURAND));
+    // Unknown message or recipient: 404; bad id or address: 400.
+    assert_eq!(
+        t.get("/queue/00000000000000AA/delete", Some(&cookie))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get(&format!("{delete}?recipient=nobody%40x.fr"), Some(&cookie))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get("/queue/XYZ/delete", Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        t.get(&format!("{delete}?recipient=%0Ax"), Some(&cookie))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // POST without the confirmation: refused here, never sent.
+    let before = t.mail().calls.len();
+    let r = t
+        .post(
+            &delete,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", DURAND)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("n’a pas été confirmée"), "{}", r.body);
+    let r = t
+        .post(
+            &delete,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", DURAND), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Nor without the token.
+    let r = t
+        .post(
+            &delete,
+            Some(&cookie),
+            &[("recipient", DURAND), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.mail().calls.len(), before);
+    assert_eq!(t.status_of(DURAND), "pending");
+
+    // Confirmed: deleted, the daemon told `confirm: true`.
+    let r = t
+        .post(
+            &delete,
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", DURAND), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/queue");
+    assert_eq!(t.status_of(DURAND), "deleted");
+    assert_eq!(t.status_of(MARTIN), "pending");
+    assert!(
+        t.last_call().contains("\"confirm\":true"),
+        "{}",
+        t.last_call()
+    );
+    let page = t.get("/queue", Some(&cookie)).await;
+    assert!(page.body.contains(&format!("Supprimé : {DURAND}.")));
+    assert!(!page.body.contains(&format!("data-recipient=\"{DURAND}\"")));
+    // Nothing left to delete for that recipient.
+    let again = t.get(&confirm_url, Some(&cookie)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body.contains("Rien à supprimer"));
+}
+
+#[tokio::test]
+async fn tracking_search_and_timeline() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let page = t.get("/tracking", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_security_headers(&page);
+    for text in [
+        "<label for=\"q\">Correspondant ou identifiant</label>",
+        "<label for=\"state\">État</label>",
+        "type=\"date\"",
+        "<option value=\"delivered\">Remis</option>",
+        "<th scope=\"col\">Destinataire</th>",
+        "Remis",
+        "accusé de lecture demandé",
+        "Envoyé sur papier",
+        "href=\"/tracking/%3Cabc.1%2Bx%40facteur.test%3E\"",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    assert!(
+        t.last_call().starts_with("GET /v1/tracking?limit="),
+        "{}",
+        t.last_call()
+    );
+
+    // The search goes to the daemon encoded, dates as Paris midnights.
+    let r = t
+        .get(
+            "/tracking?q=dr+martin%26x&state=held&from=2026-01-01&to=2026-07-14",
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let call = t.last_call();
+    assert!(call.contains("q=dr%20martin%26x"), "{call}");
+    assert!(call.contains("&state=held"), "{call}");
+    assert!(
+        call.contains(&format!("&from={}", 1_767_225_600 - 3_600)),
+        "{call}"
+    );
+    assert!(
+        call.contains(&format!("&to={}", 1_784_023_200 - 12 * 3600 + 86_400)),
+        "{call}"
+    );
+    assert!(
+        r.body.contains("value=\"dr martin&amp;x\""),
+        "the form keeps what was typed"
+    );
+    assert!(r.body.contains("<option value=\"held\" selected>"));
+    let none = t.get("/tracking?q=personne", Some(&cookie)).await;
+    assert!(
+        none.body.contains("Aucun message ne correspond"),
+        "{}",
+        none.body
+    );
+
+    // Bad input: 400 with the reason, the daemon not asked.
+    let before = t.mail().calls.len();
+    for (query, reason) in [
+        ("state=lost", "État inconnu"),
+        ("from=2026-02-30", "Date incorrecte"),
+        ("to=31/01/2026", "Date incorrecte"),
+        ("from=2026-03-02&to=2026-03-01", "après la date de fin"),
+        ("q=%01x", "Texte recherché incorrect"),
+    ] {
+        let r = t.get(&format!("/tracking?{query}"), Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(r.body.contains(reason), "{query}: {}", r.body);
+        assert!(r.body.contains("<form"), "the form stays");
+    }
+    let long = format!("/tracking?q={}", "a".repeat(201));
+    assert_eq!(
+        t.get(&long, Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(t.mail().calls.len(), before);
+
+    // The timeline of a delivered message, in French, with times.
+    let r = t
+        .get("/tracking/%3Cabc.1%2Bx%40facteur.test%3E", Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        t.last_call(),
+        "GET /v1/tracking/%3Cabc.1%2Bx%40facteur.test%3E"
+    );
+    for text in [
+        "Parcours du message",
+        "Pour dr.martin@medecin.test.mssante.fr",
+        "<th scope=\"col\">Date et heure</th>",
+        ">Accepté<",
+        ">Envoyé<",
+        ">Remis<",
+        "31/12/2025 17:53:20",
+        "secretariat",
+    ] {
+        assert!(r.body.contains(text), "{text}\n{}", r.body);
+    }
+    assert!(!r.body.contains("data-action="), "no action once delivered");
+    // A message still queued: the same actions, back to its timeline.
+    let r = t.get(&format!("/tracking/{QID}"), Some(&cookie)).await;
+    assert!(
+        r.body.contains("Nouvel essai prévu : 421 4.3.0 busy"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("data-action=\"hold\""));
+    assert!(r.body.contains(&format!("name=\"back\" value=\"{QID}\"")));
+    let r = t
+        .post(
+            &format!("/queue/{QID}/hold"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", MARTIN), ("back", QID)],
+        )
+        .await;
+    assert_eq!(r.location(), format!("/tracking/{QID}"));
+    let r = t.get(&format!("/tracking/{QID}"), Some(&cookie)).await;
+    assert!(
+        r.body.contains(&format!("Suspendu : {MARTIN}.")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("data-action=\"release\""));
+    // Unknown: 404; malformed: 400.
+    let r = t.get("/tracking/nobody@nowhere", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("Message introuvable"));
+    let r = t.get("/tracking/a%20b", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = t
+        .get(&format!("/tracking/{}", "a".repeat(300)), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The dashboard shows the last five messages out.
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(dash.body.contains("Derniers messages"), "{}", dash.body);
+    assert!(
+        t.mail()
+            .calls
+            .iter()
+            .any(|c| c == "GET /v1/tracking?limit=5")
+    );
+    assert!(dash.body.contains(DONE_QID));
+}
+
+#[tokio::test]
+async fn audit_page_paging_verification_and_export() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/audit", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_security_headers(&page);
+    for text in [
+        "Journal intègre : 120 entrées.",
+        "<th scope=\"col\">Auteur</th>",
+        "Message envoyé",
+        "Connexion à l’administration",
+        "to dr.martin@medecin.test.mssante.fr &lt;120&gt;",
+        "href=\"/audit/export\"",
+        "data-seq=\"71\"",
+        "href=\"/audit?after_seq=20\"",
+        "href=\"/audit?after_seq=0\"",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    assert!(!page.body.contains("data-seq=\"70\""), "newest 50 only");
+    assert!(t.mail().calls.iter().any(|c| c == "GET /v1/audit?limit=50"));
+    let first = t.get("/audit?after_seq=0", Some(&cookie)).await;
+    assert!(first.body.contains("data-seq=\"1\"") && first.body.contains("data-seq=\"50\""));
+    assert!(
+        first.body.contains("href=\"/audit?after_seq=50\""),
+        "{}",
+        first.body
+    );
+    for bad in ["abc", "-1", "99999999999999999999999", "1%200"] {
+        let r = t
+            .get(&format!("/audit?after_seq={bad}"), Some(&cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.body.contains("Position dans le journal incorrecte"));
+    }
+    // Export: every line as the daemon wrote it, as a download.
+    let r = t.get("/audit/export", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let disposition = r.headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"facteur-journal-"),
+        "{disposition}"
+    );
+    assert!(disposition.ends_with(".jsonl\""), "{disposition}");
+    let expected: String = audit_entries()
+        .iter()
+        .map(|e| format!("{}\n", e.to_line()))
+        .collect();
+    assert_eq!(r.body, expected);
+    // A broken chain is said, with where.
+    t.mail().audit_broken = true;
+    let page = t.get("/audit", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Journal altéré : la chaîne est rompue dans audit.log, ligne 42"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn new_pages_say_the_daemon_is_down_in_french() {
+    let t = harness_with(None);
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    for path in [
+        "/queue",
+        "/tracking",
+        "/audit",
+        "/tracking/abc@x",
+        "/audit/export",
+    ] {
+        let r = t.get(path, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(
+            r.body.contains("Le service Facteur ne répond pas"),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = t.get(&format!("/queue/{QID}/delete"), Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let r = t
+        .post(
+            &format!("/queue/{QID}/hold"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("recipient", MARTIN)],
+        )
+        .await;
+    assert_eq!(r.location(), "/queue");
+    let page = t.get("/queue", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("role=\"alert\">Le service Facteur ne répond pas"),
+        "{}",
+        page.body
+    );
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(!dash.body.contains("Derniers messages"));
 }

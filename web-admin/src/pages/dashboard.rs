@@ -1,8 +1,8 @@
 //! The dashboard: one line per check, each with a light, a word (never
 //! colour alone) and a detail.
 
-use super::{Nav, esc, layout, notice};
-use crate::daemon::{CardView, StatusView};
+use super::{Nav, esc, notice};
+use crate::daemon::{CardView, StatusView, TrackHit};
 use crate::texts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,8 +240,32 @@ fn render_check(c: &Check) -> String {
     )
 }
 
-/// `status`: the daemon's answer, or why there is none.
-pub fn dashboard(csrf: &str, status: Result<&StatusView, String>) -> String {
+/// The latest messages out, or nothing when they cannot be read (the
+/// checks above already say when the daemon is down).
+fn latest(latest: Option<&[TrackHit]>) -> String {
+    let Some(hits) = latest else {
+        return String::new();
+    };
+    let content = if hits.is_empty() {
+        format!("<p>{}</p>", esc(texts::LATEST_NOTHING))
+    } else {
+        super::tracking::hits_table(texts::LATEST_TITLE, hits)
+    };
+    format!(
+        "<section aria-labelledby=\"latest\"><h2 id=\"latest\">{}</h2>{content}\
+         <p><a href=\"/tracking\">{}</a></p></section>",
+        esc(texts::LATEST_TITLE),
+        esc(texts::LATEST_ALL)
+    )
+}
+
+/// `status`: the daemon's answer, or why there is none; `recent`: the
+/// last messages out.
+pub fn dashboard(
+    csrf: &str,
+    status: Result<&StatusView, String>,
+    recent: Option<&[TrackHit]>,
+) -> String {
     let content = match status {
         Ok(status) => {
             let items: String = checks(status).iter().map(render_check).collect();
@@ -250,10 +274,11 @@ pub fn dashboard(csrf: &str, status: Result<&StatusView, String>) -> String {
         Err(reason) => notice("error", &reason),
     };
     let body = format!(
-        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>",
-        esc(texts::REFRESH)
+        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>{}",
+        esc(texts::REFRESH),
+        latest(recent)
     );
-    layout(
+    super::layout_wide(
         texts::DASHBOARD_TITLE,
         Some(Nav {
             csrf,

@@ -1,15 +1,21 @@
 //! Server-rendered pages: plain functions returning HTML, every dynamic
 //! value escaped with [`esc`]. One stylesheet, no script, no inline style.
 
+mod audit;
 mod card;
 mod dashboard;
 mod login;
+mod queue;
 mod setup;
+mod tracking;
 
+pub use audit::{AuditPage, audit};
 pub use card::card;
 pub use dashboard::{Check, Level, checks, dashboard};
 pub use login::login;
+pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
+pub use tracking::{SearchForm, timeline, tracking};
 
 use crate::texts;
 
@@ -37,6 +43,15 @@ pub struct Nav<'a> {
 }
 
 pub fn layout(title: &str, nav: Option<Nav<'_>>, body: &str) -> String {
+    layout_with(title, nav, body, false)
+}
+
+/// As [`layout`], with room for tables.
+pub fn layout_wide(title: &str, nav: Option<Nav<'_>>, body: &str) -> String {
+    layout_with(title, nav, body, true)
+}
+
+fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> String {
     let nav_html = match nav {
         Some(nav) => {
             let link = |href: &str, label: &str| {
@@ -54,7 +69,13 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: &str) -> String {
                  <button type=\"submit\">{}</button></form></nav>",
                 esc(texts::NAV_LABEL),
                 link("/dashboard", texts::NAV_DASHBOARD),
-                link("/card", texts::NAV_CARD),
+                [
+                    link("/card", texts::NAV_CARD),
+                    link("/queue", texts::NAV_QUEUE),
+                    link("/tracking", texts::NAV_TRACKING),
+                    link("/audit", texts::NAV_AUDIT),
+                ]
+                .concat(),
                 esc(nav.csrf),
                 esc(texts::NAV_LOGOUT),
             )
@@ -69,10 +90,11 @@ pub fn layout(title: &str, nav: Option<Nav<'_>>, body: &str) -> String {
          <link rel=\"stylesheet\" href=\"/static/facteur.css\"></head>\
          <body><a class=\"skip\" href=\"#contenu\">{skip}</a>\
          <header><p class=\"brand\">{app}</p>{nav_html}</header>\
-         <main id=\"contenu\"><h1>{title}</h1>{body}</main></body></html>\n",
+         <main id=\"contenu\"{main_class}><h1>{title}</h1>{body}</main></body></html>\n",
         title = esc(title),
         app = esc(texts::APP_NAME),
         skip = esc(texts::SKIP_TO_CONTENT),
+        main_class = if wide { " class=\"wide\"" } else { "" },
     )
 }
 
@@ -95,6 +117,25 @@ pub fn message(title: &str, text: &str) -> String {
             esc(text),
             esc(texts::BACK_HOME)
         ),
+    )
+}
+
+/// A flash message kept across a redirect, if any.
+pub fn flash(flash: Option<(&str, &str)>) -> String {
+    flash
+        .map(|(kind, text)| notice(kind, text))
+        .unwrap_or_default()
+}
+
+/// `<time>` with the French local time, or a dash.
+pub fn time(at: i64) -> String {
+    if at <= 0 {
+        return esc(texts::NONE);
+    }
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        at,
+        esc(&crate::localtime::format(at))
     )
 }
 
