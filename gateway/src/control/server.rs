@@ -270,6 +270,27 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
     }
 }
 
+/// Runs a blocking read (SQLite, files) off the async threads and answers
+/// its result as JSON, or a 500 with `code` when it fails.
+async fn read_blocking<T, E>(
+    code: &'static str,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, code, e.to_string()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request's task failed",
+        ),
+    }
+}
+
 async fn tracking(
     State(s): State<Shared>,
     query: Result<Query<TrackingQuery>, QueryRejection>,
@@ -280,44 +301,22 @@ async fn tracking(
     };
     let tracking = s.tracking.clone();
     // Without parameters: the tracking rows, as before; with any: search.
-    let result = tokio::task::spawn_blocking(move || {
+    read_blocking("tracking_unreadable", move || {
         if query.is_empty() {
             tracking.list().map(|e| json!({ "recipients": e }))
         } else {
             tracking.search(&query).map(|e| json!({ "recipients": e }))
         }
     })
-    .await;
-    match result {
-        Ok(Ok(answer)) => Json(answer).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "tracking_unreadable",
-            e.to_string(),
-        ),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "tracking task failed",
-        ),
-    }
+    .await
 }
 
 async fn queue(State(s): State<Shared>) -> Response {
     let queue = s.queue.clone();
-    match tokio::task::spawn_blocking(move || queue.list()).await {
-        Ok(Ok(entries)) => Json(json!({ "recipients": entries })).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "queue_unreadable",
-            e.to_string(),
-        ),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "queue task failed",
-        ),
-    }
+    read_blocking("queue_unreadable", move || {
+        queue.list().map(|entries| json!({ "recipients": entries }))
+    })
+    .await
 }
 
 async fn timeline(State(s): State<Shared>, UrlPath(message_id): UrlPath<String>) -> Response {
@@ -510,42 +509,23 @@ async fn audit_list(
     };
     let dir = s.audit.dir().to_path_buf();
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    match tokio::task::spawn_blocking(move || crate::audit::list(&dir, query.after_seq, limit))
-        .await
-    {
-        Ok(Ok(entries)) => Json(json!({ "entries": entries })).into_response(),
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "audit_unreadable",
-            e.to_string(),
-        ),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "audit task failed",
-        ),
-    }
+    read_blocking("audit_unreadable", move || {
+        crate::audit::list(&dir, query.after_seq, limit)
+            .map(|entries| json!({ "entries": entries }))
+    })
+    .await
 }
 
 async fn audit_verify(State(s): State<Shared>) -> Response {
     let dir = s.audit.dir().to_path_buf();
     // Entries sent before the request are on disk first.
     s.audit.flush().await;
-    match tokio::task::spawn_blocking(move || crate::audit::verify(&dir)).await {
-        Ok(Ok(report)) => {
+    read_blocking("audit_unreadable", move || {
+        crate::audit::verify(&dir).map(|report| {
             let mut body = json!(report);
             body["ok"] = json!(report.ok());
-            Json(body).into_response()
-        }
-        Ok(Err(e)) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "audit_unreadable",
-            e.to_string(),
-        ),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "audit task failed",
-        ),
-    }
+            body
+        })
+    })
+    .await
 }
