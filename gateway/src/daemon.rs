@@ -262,6 +262,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
 
+    // The health directory, shared by everything that checks a recipient;
+    // it follows re-imports by itself.
+    let directory = match crate::directory::Directory::open(&config.data_dir) {
+        Ok(directory) => Some(Arc::new(directory)),
+        Err(e) => {
+            tracing::warn!(error = %e, "health directory unavailable: recipients are checked against the whitelist only");
+            None
+        }
+    };
+
     let outbox_task = config.outbox.as_ref().map(|outbox| {
         let intake = Arc::new(crate::outbox::intake::Intake {
             settings: outbox.clone(),
@@ -278,9 +288,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     None
                 }
             },
-            directory: crate::directory::Directory::open(&config.data_dir)
-                .ok()
-                .map(Arc::new),
+            directory: directory.clone(),
             paper: config.paper.clone(),
             tracking: tracking.clone(),
         });
@@ -296,9 +304,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let mut context = SmtpContext::from_config(&config, whitelist, server_tls, queue, wake);
-    context.directory = crate::directory::Directory::open(&config.data_dir)
-        .ok()
-        .map(Arc::new);
+    context.directory = directory;
     let context = Arc::new(context);
     if context.accounts.is_empty() && config.smtp.trusted_networks.is_empty() {
         tracing::warn!("no local account and no trusted network: nobody can submit mail");
