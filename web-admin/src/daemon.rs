@@ -317,48 +317,8 @@ pub struct AuditVerify {
     pub last_hash: String,
 }
 
-/// A queue action of `POST /v1/queue/{id}/{action}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueAction {
-    Hold,
-    Release,
-    Retry,
-    Delete,
-}
-
-impl QueueAction {
-    pub fn parse(s: &str) -> Option<QueueAction> {
-        Some(match s {
-            "hold" => QueueAction::Hold,
-            "release" => QueueAction::Release,
-            "retry" => QueueAction::Retry,
-            "delete" => QueueAction::Delete,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueAction::Hold => "hold",
-            QueueAction::Release => "release",
-            QueueAction::Retry => "retry",
-            QueueAction::Delete => "delete",
-        }
-    }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, for a
-/// path segment or a query value.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use facteur::control::encode_component as encode;
+pub use facteur::queue::QueueAction;
 
 /// Who the web admin's events are from, in the audit log.
 pub const AUDIT_ACTOR: &str = "web:admin";
@@ -511,9 +471,6 @@ mod tests {
 
     #[test]
     fn encodes_path_segments_and_query_values() {
-        assert_eq!(encode("a.b-c_d~9"), "a.b-c_d~9");
-        assert_eq!(encode("<x/y?z=1&w@h.fr>"), "%3Cx%2Fy%3Fz%3D1%26w%40h.fr%3E");
-        assert_eq!(encode("é"), "%C3%A9");
         let s = TrackingSearch {
             q: Some("dr martin".into()),
             state: Some("held".into()),

@@ -159,7 +159,7 @@ pub fn queue_action(
     let mut path = format!("/v1/queue/{id}/{action}");
     if let Some(r) = recipient {
         path.push_str("?recipient=");
-        path.push_str(&percent_encode(r));
+        path.push_str(&facteur::control::encode_component(r));
     }
     let body = serde_json::to_vec(&serde_json::json!({"actor": "cli", "confirm": true}))?;
     let answer = super::control(config_path, |client| async move {
@@ -173,16 +173,4 @@ pub fn queue_action(
         .collect();
     println!("{id}: {action} done for {}", changed.join(", "));
     Ok(())
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"@.-_".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -103,3 +103,32 @@ impl ControlClient {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
     }
 }
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// path segment or a query value.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::encode_component;
+
+    #[test]
+    fn only_unreserved_characters_stay_as_they_are() {
+        assert_eq!(encode_component("a.b-c_d~9"), "a.b-c_d~9");
+        assert_eq!(
+            encode_component("<x/y?z=1&w@h.fr>"),
+            "%3Cx%2Fy%3Fz%3D1%26w%40h.fr%3E"
+        );
+        assert_eq!(encode_component("é"), "%C3%A9");
+    }
+}

@@ -6,7 +6,7 @@
 mod client;
 mod server;
 
-pub use client::{ApiError, ControlClient};
+pub use client::{ApiError, ControlClient, encode_component};
 pub use server::{ControlState, serve};
 
 /// Body of `POST /v1/card/unlock`.
