@@ -26,6 +26,13 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// The box has not been set up yet: the settings that only the
+    /// practice knows (its mailbox, its credential) are missing.
+    #[error("{file}: not set up yet: missing {}", missing.join(", "))]
+    Incomplete {
+        file: PathBuf,
+        missing: Vec<&'static str>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +67,10 @@ pub struct Config {
     /// Paper letters for correspondents not on MSSanté; absent: none.
     #[serde(default)]
     pub paper: Option<PaperConfig>,
+    /// The list of MSSanté operators offered by the set-up wizard
+    /// (`operators.md`); absent: the list built into the daemon.
+    #[serde(default)]
+    pub operators: Option<PathBuf>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -244,7 +255,7 @@ pub struct MssanteConfig {
     pub whitelist: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamTls {
     /// Plain connection, then STARTTLS (port 587).
@@ -595,13 +606,26 @@ fn default_retry_max() -> u64 {
 }
 
 impl Config {
-    /// Reads and validates the configuration file.
+    /// Reads and validates the configuration file, with the settings the
+    /// practice changed through the web admin laid over it
+    /// (`data_dir/settings.toml`, see `settings/`).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Config::parse(path, &text)
+        crate::settings::Layers::read(path)?.config()
+    }
+
+    /// Builds the configuration from an already merged TOML table.
+    pub fn from_table(path: &Path, table: toml::Table) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    file: path.to_path_buf(),
+                    message: e.to_string().trim_end().replace('\n', " "),
+                })?;
+        config.path = path.to_path_buf();
+        config.resolve_relative_paths();
+        config.validate()?;
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `path` is used in errors and
@@ -632,6 +656,9 @@ impl Config {
         };
         fix(&mut self.data_dir);
         fix(&mut self.mssante.whitelist);
+        if let Some(p) = self.operators.as_mut() {
+            fix(p);
+        }
         fix(&mut self.upstream.trust_anchors);
         if let Some(p) = self.smtp.tls_certificate.as_mut() {
             fix(p);

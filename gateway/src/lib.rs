@@ -23,6 +23,7 @@ pub mod logging;
 pub mod outbox;
 pub mod paper;
 pub mod queue;
+pub mod settings;
 pub mod smtp;
 pub mod tls;
 pub mod upstream;

@@ -21,7 +21,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::ServerName;
 
 pub use card::CardCredential;
-pub use software::SoftwareCredential;
+pub use software::{Pkcs12Error, SoftwareCredential};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {

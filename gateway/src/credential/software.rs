@@ -11,6 +11,19 @@ use zeroize::Zeroizing;
 
 use super::{Credential, CredentialError, describe_certificate};
 
+/// Why PKCS#12 data could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Pkcs12Error {
+    #[error("wrong password for the PKCS#12 file")]
+    WrongPassword,
+    #[error("the PKCS#12 file is damaged or not a PKCS#12 file: {0}")]
+    Damaged(String),
+    #[error("the PKCS#12 file holds no private key")]
+    NoKey,
+    #[error("the PKCS#12 file's certificate or key is unusable: {0}")]
+    Unusable(String),
+}
+
 /// A certificate whose private key is held in this process's memory.
 pub struct SoftwareCredential {
     identity: String,
@@ -69,22 +82,32 @@ impl SoftwareCredential {
                 .unwrap_or_default()
                 .to_string(),
         );
-        let store = p12_keystore::KeyStore::from_pkcs12(&data, &password).map_err(|e| {
-            invalid(
-                path,
-                format!("cannot open the PKCS#12 file (wrong password or damaged file): {e}"),
-            )
+        Self::from_pkcs12_bytes(&data, &password).map_err(|e| invalid(path, e.to_string()))
+    }
+
+    /// Opens PKCS#12 data (an uploaded file), telling a wrong password
+    /// from a damaged file.
+    pub fn from_pkcs12_bytes(data: &[u8], password: &str) -> Result<Self, Pkcs12Error> {
+        let store = p12_keystore::KeyStore::from_pkcs12(data, password).map_err(|e| match e {
+            // The MAC is keyed by the password; without a MAC, a wrong
+            // password shows as bad padding after decryption.
+            p12_keystore::error::Error::MacError(_) | p12_keystore::error::Error::UnpadError => {
+                Pkcs12Error::WrongPassword
+            }
+            other => Pkcs12Error::Damaged(other.to_string()),
         })?;
-        let (_, key_chain) = store
-            .private_key_chain()
-            .ok_or_else(|| invalid(path, "the PKCS#12 file holds no private key"))?;
+        let (_, key_chain) = store.private_key_chain().ok_or(Pkcs12Error::NoKey)?;
         let chain: Vec<CertificateDer<'static>> = key_chain
             .chain()
             .iter()
             .map(|c| CertificateDer::from(c.as_der().to_vec()))
             .collect();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_chain.key().to_vec()));
-        Self::new(path, chain, path, key)
+        let label = Path::new("PKCS#12");
+        Self::new(label, chain, label, key).map_err(|e| match e {
+            CredentialError::Invalid { message, .. } => Pkcs12Error::Unusable(message),
+            other => Pkcs12Error::Unusable(other.to_string()),
+        })
     }
 
     fn new(

@@ -7,7 +7,7 @@
 //! password (key random per process, never written anywhere).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use ring::hmac;
@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 use crate::config::Account;
 
 pub struct Accounts {
-    hashes: HashMap<String, String>,
+    /// Replaced whole when the web admin changes the accounts.
+    hashes: RwLock<HashMap<String, String>>,
     cache_key: hmac::Key,
     verified: Mutex<HashMap<String, hmac::Tag>>,
     verifier: Arc<Semaphore>,
@@ -25,7 +26,7 @@ pub struct Accounts {
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Accounts")
-            .field("users", &self.hashes.len())
+            .field("users", &self.users().len())
             .finish()
     }
 }
@@ -39,23 +40,54 @@ impl Accounts {
             hmac::Key::new(hmac::HMAC_SHA256, &rand::random::<[u8; 32]>())
         });
         Accounts {
-            hashes: accounts
-                .iter()
-                .map(|a| (a.user.clone(), a.password_hash.clone()))
-                .collect(),
+            hashes: RwLock::new(Self::table(accounts)),
             cache_key,
             verified: Mutex::new(HashMap::new()),
             verifier: Arc::new(Semaphore::new(1)),
         }
     }
 
+    fn table(accounts: &[Account]) -> HashMap<String, String> {
+        accounts
+            .iter()
+            .map(|a| (a.user.clone(), a.password_hash.clone()))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.users().is_empty()
+    }
+
+    /// The user names, sorted.
+    pub fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .hashes
+            .read()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        users.sort();
+        users
+    }
+
+    /// Takes a new set of accounts; sessions already logged in stay, the
+    /// next login is checked against the new set. Remembered successes are
+    /// forgotten so a changed password is asked again.
+    pub fn replace(&self, accounts: &[Account]) {
+        if let Ok(mut hashes) = self.hashes.write() {
+            *hashes = Self::table(accounts);
+        }
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
+    }
+
+    fn hash_of(&self, user: &str) -> Option<String> {
+        self.hashes.read().ok().and_then(|h| h.get(user).cloned())
     }
 
     /// Whether `password` is right for `user`.
     pub async fn verify(self: &Arc<Self>, user: &str, password: &[u8]) -> bool {
-        let Some(hash) = self.hashes.get(user).cloned() else {
+        let Some(hash) = self.hash_of(user) else {
             // Same cost as a real check, so timing does not reveal which
             // user names exist.
             let _permit = self.verifier.acquire().await;
@@ -77,8 +109,9 @@ impl Accounts {
             return true;
         }
         let pw = zeroize::Zeroizing::new(password.to_vec());
+        let checked = hash.clone();
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
+            PasswordHash::new(&checked)
                 .map(|parsed| {
                     argon2::Argon2::default()
                         .verify_password(&pw, &parsed)
@@ -88,7 +121,11 @@ impl Accounts {
         })
         .await
         .unwrap_or(false);
-        if ok && let Ok(mut verified) = self.verified.lock() {
+        // Remembered only if the accounts did not change meanwhile.
+        if ok
+            && self.hash_of(user).as_deref() == Some(hash.as_str())
+            && let Ok(mut verified) = self.verified.lock()
+        {
             verified.insert(user.to_string(), hmac::sign(&self.cache_key, password));
         }
         ok
@@ -133,5 +170,31 @@ mod tests {
         assert!(!accounts.verify("secretariat", b"wrong").await);
         assert!(!accounts.verify("nobody", b"correct horse").await);
         assert!(!accounts.verify("secretariat", b"").await);
+    }
+
+    #[tokio::test]
+    async fn replacing_accounts_forgets_old_passwords() {
+        let accounts = Arc::new(Accounts::new(&[Account {
+            user: "secretariat".into(),
+            password_hash: hash_password("first password").unwrap(),
+        }]));
+        assert!(accounts.verify("secretariat", b"first password").await);
+        accounts.replace(&[
+            Account {
+                user: "secretariat".into(),
+                password_hash: hash_password("second password").unwrap(),
+            },
+            Account {
+                user: "accueil".into(),
+                password_hash: hash_password("third password").unwrap(),
+            },
+        ]);
+        assert_eq!(accounts.users(), ["accueil", "secretariat"]);
+        assert!(!accounts.verify("secretariat", b"first password").await);
+        assert!(accounts.verify("secretariat", b"second password").await);
+        assert!(accounts.verify("accueil", b"third password").await);
+        accounts.replace(&[]);
+        assert!(accounts.is_empty());
+        assert!(!accounts.verify("secretariat", b"second password").await);
     }
 }
