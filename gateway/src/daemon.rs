@@ -126,6 +126,19 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
     })
 }
 
+/// The operator's IMAP server as the configuration names it.
+fn upstream_imap(config: &Config, client_tls: Arc<rustls::ClientConfig>) -> crate::imap::UpstreamImap {
+    crate::imap::UpstreamImap {
+        host: config.upstream.imap_host.clone().unwrap_or_default(),
+        port: config.upstream.imap_port,
+        tls: config.upstream.imap_tls,
+        server_name: config.upstream.server_name.clone(),
+        client_tls,
+        timeout: Duration::from_secs(config.upstream.connect_timeout),
+        permits: Arc::new(tokio::sync::Semaphore::new(1)),
+    }
+}
+
 fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
@@ -137,7 +150,7 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     prepare_data_dir(&config)?;
     let whitelist = Arc::new(Whitelist::load(&config.mssante.whitelist)?);
     tracing::info!(
@@ -151,6 +164,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(identity = %loaded.credential.identity(), "credential loaded");
     let connector = connector(&config, loaded.credential.clone())?;
     let connector_tls = connector.tls.clone();
+    let test_connector = connector.clone();
 
     let (cert, key) = match (&config.smtp.tls_certificate, &config.smtp.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -246,22 +260,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .clone()
         .map(|f| tokio::spawn(f.run(shutdown.clone())));
 
-    let control = crate::control::serve(
-        &config.control_socket(),
-        Arc::new(crate::control::ControlState {
-            card: loaded.card.clone(),
-            credential: loaded.credential.clone(),
-            delivery: delivery.clone(),
-            fetcher: fetcher.clone(),
-            queue: queue.clone(),
-            tracking: tracking.clone(),
-            audit: audit.clone(),
-            started: std::time::Instant::now(),
-        }),
-        shutdown.clone(),
-    )
-    .await?;
-
     // The health directory, shared by everything that checks a recipient;
     // it follows re-imports by itself.
     let directory = match crate::directory::Directory::open(&config.data_dir) {
@@ -303,9 +301,48 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ))
     });
 
-    let mut context = SmtpContext::from_config(&config, whitelist, server_tls, queue, wake);
+    let mut context =
+        SmtpContext::from_config(&config, whitelist, server_tls, queue.clone(), wake);
     context.directory = directory;
     let context = Arc::new(context);
+    let restart = Arc::new(Notify::new());
+    let settings = crate::control::settings_router(crate::control::SettingsState {
+        store: Arc::new(crate::settings::SettingsStore::new(
+            &config.path,
+            &config.data_dir,
+            Some(context.accounts.clone()),
+        )),
+        operators: config.operators.clone(),
+        audit: audit.clone(),
+        restart: restart.clone(),
+    })
+    .merge(crate::control::connection_test_router(
+        crate::control::ConnectionTest {
+            connector: test_connector,
+            imap: config.inbound.as_ref().map(|_| upstream_imap(&config, connector_tls.clone())),
+            credential: loaded.credential.clone(),
+            card: loaded.card.clone(),
+        },
+    ));
+    let control = crate::control::serve(
+        &config.control_socket(),
+        crate::control::router(
+            Arc::new(crate::control::ControlState {
+                card: loaded.card.clone(),
+                credential: loaded.credential.clone(),
+                delivery: delivery.clone(),
+                fetcher: fetcher.clone(),
+                queue: queue.clone(),
+                tracking: tracking.clone(),
+                audit: audit.clone(),
+                started: std::time::Instant::now(),
+            }),
+            settings,
+        ),
+        shutdown.clone(),
+    )
+    .await?;
+
     if context.accounts.is_empty() && config.smtp.trusted_networks.is_empty() {
         tracing::warn!("no local account and no trusted network: nobody can submit mail");
     }
@@ -328,13 +365,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             accounts: context.accounts.clone(),
             tls: context.tls.clone(),
             upstream: crate::imap::UpstreamImap {
-                host: config.upstream.imap_host.clone().unwrap_or_default(),
-                port: config.upstream.imap_port,
-                tls: config.upstream.imap_tls,
-                server_name: config.upstream.server_name.clone(),
-                client_tls: connector_tls.clone(),
-                timeout: Duration::from_secs(config.upstream.connect_timeout),
                 permits: Arc::new(tokio::sync::Semaphore::new(imap.max_upstream_sessions)),
+                ..upstream_imap(&config, connector_tls.clone())
             },
             credential: loaded.credential.clone(),
             upstream_wait: Duration::from_secs(imap.upstream_wait),
@@ -378,8 +410,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    wait_for_signal().await?;
-    tracing::info!("stopping");
+    let outcome = wait_for_stop(&restart).await?;
+    tracing::info!(restart = outcome == Outcome::Restart, "stopping");
     shutdown.cancel();
     for server in servers {
         let _ = server.await;
@@ -410,16 +442,71 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         card_signatures = loaded.credential.signatures(),
         "stopped"
     );
-    Ok(())
+    Ok(outcome)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// How the daemon ended: stopped by a signal, or asked to start again
+/// (settings changed through the control API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stopped,
+    Restart,
+}
+
+async fn wait_for_stop(restart: &Notify) -> anyhow::Result<Outcome> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+    Ok(tokio::select! {
+        _ = term.recv() => Outcome::Stopped,
+        _ = int.recv() => Outcome::Stopped,
+        _ = restart.notified() => Outcome::Restart,
+    })
+}
+
+/// Runs a box that is not set up yet: only the control API, so the web
+/// admin's wizard can choose the mailbox and the credential; a restart
+/// asked through it starts the daemon proper.
+pub async fn run_setup(
+    layers: crate::settings::Layers,
+    essentials: crate::settings::Essentials,
+) -> anyhow::Result<Outcome> {
+    let data_dir = essentials.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("{}: cannot create the data directory", data_dir.display()))?;
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("{}: cannot restrict permissions", data_dir.display()))?;
+    let audit = crate::audit::Audit::open(
+        &data_dir.join("audit"),
+        crate::audit::AuditSettings::default(),
+    )
+    .context("cannot open the audit log")?;
+    let missing = layers.missing();
+    tracing::warn!(missing = %missing.join(", "), "the box is not set up: waiting for the set-up wizard (web admin)");
+    audit.note("daemon", "daemon_started", None, Some("not set up"));
+    let restart = Arc::new(Notify::new());
+    let shutdown = CancellationToken::new();
+    let settings = crate::control::settings_router(crate::control::SettingsState {
+        store: Arc::new(crate::settings::SettingsStore::new(
+            &layers.path,
+            &data_dir,
+            None,
+        )),
+        operators: essentials.operators.clone(),
+        audit: audit.clone(),
+        restart: restart.clone(),
+    });
+    let control = crate::control::serve(
+        &essentials.control_socket,
+        crate::control::setup_router(audit.clone(), settings, missing),
+        shutdown.clone(),
+    )
+    .await?;
+    let outcome = wait_for_stop(&restart).await?;
+    shutdown.cancel();
+    let _ = control.await;
+    let _ = std::fs::remove_file(&essentials.control_socket);
+    audit.note("daemon", "daemon_stopped", None, None);
+    audit.flush().await;
+    Ok(outcome)
 }

@@ -164,23 +164,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts this program again in the same process (same PID for systemd,
+/// same arguments), once everything was stopped in order: how settings
+/// changed through the web admin take effect.
+fn restart_in_place() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let program = std::env::current_exe().context("cannot find the program to restart")?;
+    let error = std::process::Command::new(&program)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(error).with_context(|| format!("cannot restart {}", program.display()))
+}
+
 fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::HashPassword => hash_password(),
         Command::Run => {
-            let config = Config::load(&cli.config)?;
+            let layers = facteur::settings::Layers::read(&cli.config)?;
+            let config = match layers.config() {
+                Ok(config) => Some(config),
+                Err(facteur::config::ConfigError::Incomplete { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let essentials = layers.essentials()?;
             let format = if cli.log_json {
                 LogFormat::Json
             } else {
-                config.log.format
+                essentials.log.format
             };
-            facteur::logging::init(format, &config.log.level);
+            facteur::logging::init(format, &essentials.log.level);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("facteur")
                 .build()
                 .context("cannot start the runtime")?;
-            runtime.block_on(facteur::daemon::run(config))
+            let outcome = match config {
+                Some(config) => runtime.block_on(facteur::daemon::run(config))?,
+                None => runtime.block_on(facteur::daemon::run_setup(layers, essentials))?,
+            };
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            if outcome == facteur::daemon::Outcome::Restart {
+                restart_in_place()?;
+            }
+            Ok(())
         }
         Command::Check => {
             let config = Config::load(&cli.config)?;

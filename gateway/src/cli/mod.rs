@@ -12,8 +12,9 @@ where
     F: FnOnce(facteur::control::ControlClient) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, facteur::control::ApiError>>,
 {
-    let config = facteur::config::Config::load(config_path)?;
-    let client = facteur::control::ControlClient::new(&config.control_socket());
+    // Only the socket is needed, which a box not set up yet has too.
+    let essentials = facteur::settings::Layers::read(config_path)?.essentials()?;
+    let client = facteur::control::ControlClient::new(&essentials.control_socket);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

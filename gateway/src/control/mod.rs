@@ -4,10 +4,14 @@
 //! `docs/control-api.md`.
 
 mod client;
+mod connection_test;
 mod server;
+mod settings;
 
 pub use client::{ApiError, ControlClient, encode_component};
-pub use server::{ControlState, serve};
+pub use server::{ControlState, router, serve, setup_router};
+pub use connection_test::{ConnectionTest, Step, connection_test_router};
+pub use settings::{SettingsState, settings_router};
 
 /// Body of `POST /v1/card/unlock`.
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -38,10 +38,11 @@ pub struct ControlState {
 
 type Shared = Arc<ControlState>;
 
-/// Listens on `path` (owner-only) until `shutdown`.
+/// Listens on `path` (owner-only) until `shutdown`, answering with `app`
+/// (`router` once the box is set up, `setup_router` before).
 pub async fn serve(
     path: &Path,
-    state: Shared,
+    app: Router,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     // A socket left by a killed daemon would make bind fail.
@@ -66,7 +67,6 @@ pub async fn serve(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("{}: cannot restrict permissions", path.display()))?;
     tracing::info!(socket = %path.display(), "control API listening");
-    let app = router(state);
     Ok(tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -77,7 +77,10 @@ pub async fn serve(
     }))
 }
 
-pub(crate) fn router(state: Shared) -> Router {
+/// The whole API of a running daemon; `settings` are the routes of
+/// `control/settings.rs`.
+pub fn router(state: Shared, settings: Router) -> Router {
+    let audit = audit_router(state.audit.clone());
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/card", get(card))
@@ -87,13 +90,52 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/tracking", get(tracking))
         .route("/v1/tracking/{message_id}", get(timeline))
         .route("/v1/queue/{id}/{action}", post(queue_action))
-        .route("/v1/audit", get(audit_list).post(audit_append))
-        .route("/v1/audit/verify", get(audit_verify))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
+        .merge(audit)
+        .merge(settings)
+        .fallback(not_found)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+/// The API of a daemon not set up yet: its status, the audit log, and the
+/// settings the set-up wizard fills in.
+pub fn setup_router(audit: Audit, settings: Router, missing: Vec<&'static str>) -> Router {
+    let started = Instant::now();
+    Router::new()
+        .route(
+            "/v1/status",
+            get(move || async move {
+                Json(json!({
+                    "api": 1,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "uptime_secs": started.elapsed().as_secs(),
+                    "configured": false,
+                    "missing": missing,
+                }))
+            }),
+        )
+        .merge(audit_router(audit))
+        .merge(settings)
+        .fallback(|| async {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_configured",
+                "the box is not set up yet: choose the mailbox and the credential first",
+            )
+        })
+}
+
+fn audit_router(audit: Audit) -> Router {
+    Router::new()
+        .route("/v1/audit", get(audit_list).post(audit_append))
+        .route("/v1/audit/verify", get(audit_verify))
+        .with_state(audit)
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(ErrorBody {
@@ -118,6 +160,7 @@ async fn status(State(s): State<Shared>) -> Response {
         "api": 1,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": s.started.elapsed().as_secs(),
+        "configured": true,
         "credential": {
             "kind": credential_kind,
             "identity": s.credential.identity(),
@@ -348,7 +391,7 @@ fn reserved_actor(actor: &str) -> bool {
 }
 
 /// The actor a caller named, or "api".
-fn api_actor(actor: Option<&str>) -> String {
+pub(super) fn api_actor(actor: Option<&str>) -> String {
     match actor {
         Some(a) if !reserved_actor(a) && Event::new(a, "x").validate().is_ok() => a.to_string(),
         _ => "api".to_string(),
@@ -456,7 +499,7 @@ struct AuditRequest {
     detail: Option<String>,
 }
 
-async fn audit_append(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+async fn audit_append(State(audit): State<Audit>, body: axum::body::Bytes) -> Response {
     let request: AuditRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => {
@@ -480,7 +523,7 @@ async fn audit_append(State(s): State<Shared>, body: axum::body::Bytes) -> Respo
         object: request.object,
         detail: request.detail,
     };
-    match s.audit.append(event).await {
+    match audit.append(event).await {
         Ok(entry) => Json(entry).into_response(),
         Err(crate::audit::AuditError::Invalid(m)) => {
             error(StatusCode::BAD_REQUEST, "bad_audit_entry", m)
@@ -500,14 +543,14 @@ struct AuditQuery {
 }
 
 async fn audit_list(
-    State(s): State<Shared>,
+    State(audit): State<Audit>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Response {
     let query = match query {
         Ok(Query(q)) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
     };
-    let dir = s.audit.dir().to_path_buf();
+    let dir = audit.dir().to_path_buf();
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     read_blocking("audit_unreadable", move || {
         crate::audit::list(&dir, query.after_seq, limit)
@@ -516,10 +559,10 @@ async fn audit_list(
     .await
 }
 
-async fn audit_verify(State(s): State<Shared>) -> Response {
-    let dir = s.audit.dir().to_path_buf();
+async fn audit_verify(State(audit): State<Audit>) -> Response {
+    let dir = audit.dir().to_path_buf();
     // Entries sent before the request are on disk first.
-    s.audit.flush().await;
+    audit.flush().await;
     read_blocking("audit_unreadable", move || {
         crate::audit::verify(&dir).map(|report| {
             let mut body = json!(report);

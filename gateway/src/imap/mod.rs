@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use session::filter_capabilities;
-pub use upstream::UpstreamImap;
+pub use upstream::{UpstreamError, UpstreamImap};
 
 use crate::credential::Credential;
 use crate::smtp::Accounts;
