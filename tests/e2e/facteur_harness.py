@@ -6,6 +6,7 @@ on a free loopback port, with its own data directory.
 """
 
 import os
+import re
 import signal
 import socket
 import ssl
@@ -83,8 +84,10 @@ class Facteur:
             f'kind = "software"\npkcs12 = "{e["CLIENT_P12"]}"\npkcs12_password_file = "{e["CLIENT_P12_PASS_FILE"]}"\n'
         )
         trusted = o.get("trusted_networks", [])
-        self.config_path.write_text(
+        self.factory = o.get("factory", False)
+        text = (
             f"""data_dir = "{self.data_dir}"
+{o.get('top', '')}
 
 [log]
 level = "{o.get('log_level', 'info')}"
@@ -138,6 +141,13 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
 {o.get('outbox', '')}
 """
         )
+        if self.factory:
+            # As the box leaves the factory: no mailbox, no credential, no
+            # local account; the set-up wizard fills them in.
+            text = re.sub(r"\[\[accounts\]\]\nuser = .*\npassword_hash = .*\n", "", text)
+            text = re.sub(r'mailbox = ".*"\n', "", text, count=1)
+            text = re.sub(r"\[credential\]\n(.*\n)*?(?=\[queue\])", "", text)
+        self.config_path.write_text(text)
 
     # -- process control -------------------------------------------------
     def start(self):
@@ -148,8 +158,29 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_port(self.port, proc=self.proc)
+        if self.factory:
+            self.wait_api()
+        else:
+            wait_port(self.port, proc=self.proc)
         return self
+
+    def wait_api(self, timeout: float = 20.0, configured=None) -> dict:
+        """Waits until the control API answers (and, if asked, with that
+        `configured` state); returns /v1/status."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"facteur exited with {self.proc.returncode}: {self.log()[-2000:]}")
+            try:
+                status, body = self.api("GET", "/v1/status")
+                last = body
+                if status == 200 and (configured is None or body.get("configured") == configured):
+                    return body
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"control API not ready: {last} {self.log()[-2000:]}")
 
     def stop(self, timeout: float = 30.0):
         if self.proc and self.proc.poll() is None:

@@ -149,6 +149,11 @@ pub fn classify_smtp(error: &ConnectError) -> &'static str {
         ConnectError::Connect { .. } | ConnectError::Timeout("connect") => "operator_unreachable",
         ConnectError::Timeout(_) => "operator_timeout",
         ConnectError::Tls(text) => classify_tls(text),
+        // Postfix says so after the handshake: "421 4.7.1 … Client
+        // certificate not trusted".
+        ConnectError::Refused(reply) if reply.to_ascii_lowercase().contains("certificate") => {
+            "certificate_refused"
+        }
         ConnectError::Refused(_) => "operator_refused",
         ConnectError::NoStartTls => "operator_without_starttls",
         // With TLS 1.3 a refused certificate shows up at the first read
@@ -219,6 +224,12 @@ mod tests {
                 "certificate_refused",
             ),
             (ConnectError::Refused("554 no".into()), "operator_refused"),
+            (
+                ConnectError::Refused(
+                    "421 4.7.1 smtp.operateur.test Error: Client certificate not trusted".into(),
+                ),
+                "certificate_refused",
+            ),
             (ConnectError::NoStartTls, "operator_without_starttls"),
         ];
         for (error, code) in cases {

@@ -1,0 +1,184 @@
+"""Setting a box up from the factory through the daemon's control API, as
+the web admin's wizard does: the box starts with no mailbox and no
+credential, gets an operator from the operators file, a software
+certificate uploaded as PKCS#12, a local account; restarts in place into a
+working daemon; and the connection test tells a working operator from an
+unreachable one and from a refused certificate."""
+
+import base64
+import smtplib
+import subprocess
+from pathlib import Path
+
+from facteur_harness import Facteur
+
+
+def operators_file(tmp_path: Path, env: dict, port=None) -> Path:
+    path = tmp_path / "operators.toml"
+    path.write_text(
+        f"""[[operator]]
+id = "test"
+name = "Opérateur de test"
+smtp_host = "{env['OPERATOR_SMTP_HOST']}"
+smtp_port = {port or env['OPERATOR_SMTP_PORT']}
+imap_host = "{env['OPERATOR_IMAP_HOST']}"
+imap_port = {env['OPERATOR_IMAP_PORT']}
+server_name = "{env['OPERATOR_SERVER_NAME']}"
+
+[[operator]]
+id = "manual"
+name = "Autre opérateur"
+manual = true
+"""
+    )
+    return path
+
+
+def factory_box(facteur_factory, tmp_path, operator, **extra) -> Facteur:
+    ops = operators_file(tmp_path, operator.env)
+    return facteur_factory(
+        factory=True,
+        upstream_endpoint='host = "127.0.0.1"\nport = 1',
+        top=f'operators = "{ops}"\n',
+        inbound=f'[inbound]\nimport_dir = "{tmp_path / "import"}"\n',
+        **extra,
+    )
+
+
+def p12(env: dict) -> str:
+    return base64.b64encode(Path(env["CLIENT_P12"]).read_bytes()).decode()
+
+
+def p12_password(env: dict) -> str:
+    return Path(env["CLIENT_P12_PASS_FILE"]).read_text().splitlines()[0]
+
+
+def restart(f: Facteur, configured=True) -> dict:
+    pid = f.proc.pid
+    status, body = f.api("POST", "/v1/restart", {"actor": "web:admin"})
+    assert status == 202, body
+    # The control socket goes away during the orderly stop, then the same
+    # process (same PID) answers again.
+    import time
+
+    time.sleep(1.0)
+    answer = f.wait_api(timeout=30, configured=configured)
+    assert f.proc.pid == pid and f.proc.poll() is None
+    return answer
+
+
+def test_a_factory_box_is_set_up_through_the_control_api(facteur_factory, operator, tmp_path):
+    f = factory_box(facteur_factory, tmp_path, operator).start()
+    status = f.wait_api()
+    assert status["configured"] is False
+    assert status["missing"] == ["mssante.mailbox", "credential"]
+    # Only the set-up endpoints answer.
+    code, body = f.api("GET", "/v1/queue")
+    assert code == 503 and body["error"] == "not_configured"
+
+    code, body = f.api("GET", "/v1/operators")
+    assert code == 200 and [o["id"] for o in body["operators"]] == ["test", "manual"]
+    code, body = f.api("POST", "/v1/settings/operator", {"id": "nope"})
+    assert code == 404
+    code, body = f.api("POST", "/v1/settings/operator", {"id": "test", "actor": "web:admin"})
+    assert code == 200, body
+
+    code, body = f.api("PUT", "/v1/settings", {"changes": {"mssante.mailbox": "pas une adresse"}})
+    assert code == 422 and body["key"] == "mssante.mailbox", body
+    code, body = f.api("PUT", "/v1/settings", {"changes": {"data_dir": "/tmp"}})
+    assert code == 422 and body["error"] == "not_editable", body
+    code, body = f.api(
+        "PUT", "/v1/settings", {"changes": {"mssante.mailbox": operator.env["CLIENT_MAILBOX"]}, "actor": "web:admin"}
+    )
+    assert code == 200, body
+
+    # A wrong password, a damaged file: refused, with a code, nothing kept.
+    code, body = f.api("POST", "/v1/credential/pkcs12", {"pkcs12": p12(operator.env), "password": "wrong"})
+    assert code == 422 and body["error"] == "pkcs12_wrong_password", body
+    damaged = base64.b64encode(Path(operator.env["CLIENT_P12"]).read_bytes()[:200]).decode()
+    code, body = f.api("POST", "/v1/credential/pkcs12", {"pkcs12": damaged, "password": p12_password(operator.env)})
+    assert code == 422 and body["error"] == "pkcs12_damaged", body
+    assert not list((f.data_dir / "credential").glob("*")) if (f.data_dir / "credential").exists() else True
+    code, body = f.api(
+        "POST",
+        "/v1/credential/pkcs12",
+        {"pkcs12": p12(operator.env), "password": p12_password(operator.env), "actor": "web:admin"},
+    )
+    assert code == 200, body
+    assert "ORGANISATION" in body["identity"].upper() or body["identity"], body
+
+    code, body = f.api("POST", "/v1/accounts", {"user": "secretariat", "password": "court"})
+    assert code == 422 and body["error"] == "weak_password"
+    code, body = f.api(
+        "POST", "/v1/accounts", {"user": "secretariat", "password": "Un mot de passe assez long", "actor": "web:admin"}
+    )
+    assert code == 200 and body["created"] is True, body
+
+    code, settings = f.api("GET", "/v1/settings")
+    assert settings["configured"] is True and settings["credential"] == "software"
+    assert settings["accounts"] == ["secretariat"]
+    text = (f.data_dir / "settings.toml").read_text()
+    assert "Un mot de passe assez long" not in text and p12_password(operator.env) not in text
+
+    status = restart(f)
+    assert status["configured"] is True and status["credential"]["ready"] is True, status
+
+    # The connection test opens real sessions at the operator.
+    code, result = f.api("POST", "/v1/connection-test")
+    assert code == 200 and result["ok"], result
+    assert [s["step"] for s in result["steps"]] == ["credential", "smtp", "imap"]
+
+    # The new account sends through the box (SMTP port from the file).
+    client = smtplib.SMTP("127.0.0.1", f.port, timeout=30)
+    client.starttls(context=__import__("ssl")._create_unverified_context())
+    client.login("secretariat", "Un mot de passe assez long")
+    client.quit()
+    # Accounts apply without a restart.
+    code, body = f.api("POST", "/v1/accounts", {"user": "accueil", "password": "Encore un mot de passe long"})
+    assert code == 200, body
+    client = smtplib.SMTP("127.0.0.1", f.port, timeout=30)
+    client.starttls(context=__import__("ssl")._create_unverified_context())
+    client.login("accueil", "Encore un mot de passe long")
+    client.quit()
+
+    listed = f.cli("audit", "list", "--json")
+    for action in ("operator_chosen", "settings_changed", "credential_changed", "account_created", "restart_requested"):
+        assert f'"{action}"' in listed.stdout, action
+    assert "Un mot de passe assez long" not in listed.stdout
+    assert f.cli("audit", "verify").returncode == 0
+
+
+def test_connection_test_names_what_is_wrong(facteur_factory, operator, tmp_path):
+    f = factory_box(facteur_factory, tmp_path, operator).start()
+    f.wait_api()
+    assert f.api("POST", "/v1/settings/operator", {"id": "test"})[0] == 200
+    assert f.api("PUT", "/v1/settings", {"changes": {"mssante.mailbox": operator.env["CLIENT_MAILBOX"]}})[0] == 200
+    pw = p12_password(operator.env)
+    assert f.api("POST", "/v1/credential/pkcs12", {"pkcs12": p12(operator.env), "password": pw})[0] == 200
+    # Operator unreachable: a closed port.
+    assert f.api("PUT", "/v1/settings", {"changes": {"upstream.port": 1}})[0] == 200
+    restart(f)
+    code, result = f.api("POST", "/v1/connection-test")
+    assert result["ok"] is False
+    smtp = [s for s in result["steps"] if s["step"] == "smtp"][0]
+    assert smtp["code"] == "operator_unreachable", result
+
+    # A certificate the operator does not trust: the outsider's.
+    real_port = int(operator.env["OPERATOR_SMTP_PORT"])
+    assert f.api("PUT", "/v1/settings", {"changes": {"upstream.port": real_port}})[0] == 200
+    pki = Path(operator.env["OPERATOR_PKI"])
+    outsider = tmp_path / "outsider.p12"
+    subprocess.run(
+        ["openssl", "pkcs12", "-export", "-inkey", pki / "outsider.key", "-in", pki / "outsider.pem",
+         "-passout", "pass:outsider-password", "-out", outsider],
+        check=True, capture_output=True,
+    )
+    code, body = f.api(
+        "POST", "/v1/credential/pkcs12",
+        {"pkcs12": base64.b64encode(outsider.read_bytes()).decode(), "password": "outsider-password"},
+    )
+    assert code == 200, body
+    restart(f)
+    code, result = f.api("POST", "/v1/connection-test")
+    smtp = [s for s in result["steps"] if s["step"] == "smtp"][0]
+    assert result["ok"] is False and smtp["code"] == "certificate_refused", result
