@@ -127,7 +127,10 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
 }
 
 /// The operator's IMAP server as the configuration names it.
-fn upstream_imap(config: &Config, client_tls: Arc<rustls::ClientConfig>) -> crate::imap::UpstreamImap {
+fn upstream_imap(
+    config: &Config,
+    client_tls: Arc<rustls::ClientConfig>,
+) -> crate::imap::UpstreamImap {
     crate::imap::UpstreamImap {
         host: config.upstream.imap_host.clone().unwrap_or_default(),
         port: config.upstream.imap_port,
@@ -301,8 +304,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         ))
     });
 
-    let mut context =
-        SmtpContext::from_config(&config, whitelist, server_tls, queue.clone(), wake);
+    let mut context = SmtpContext::from_config(&config, whitelist, server_tls, queue.clone(), wake);
     context.directory = directory;
     let context = Arc::new(context);
     let restart = Arc::new(Notify::new());
@@ -319,7 +321,10 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     .merge(crate::control::connection_test_router(
         crate::control::ConnectionTest {
             connector: test_connector,
-            imap: config.inbound.as_ref().map(|_| upstream_imap(&config, connector_tls.clone())),
+            imap: config
+                .inbound
+                .as_ref()
+                .map(|_| upstream_imap(&config, connector_tls.clone())),
             credential: loaded.credential.clone(),
             card: loaded.card.clone(),
         },

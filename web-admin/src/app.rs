@@ -33,6 +33,8 @@ pub struct App {
     setup_code: Mutex<Option<SetupCode>>,
     /// Serialises claims (two setup forms sent at once).
     pub(crate) claim_lock: tokio::sync::Mutex<()>,
+    /// When the web admin last asked the daemon to restart.
+    restart_asked: Mutex<Option<std::time::Instant>>,
 }
 
 impl App {
@@ -59,6 +61,7 @@ impl App {
             admin: RwLock::new(admin),
             setup_code: Mutex::new(setup_code),
             claim_lock: tokio::sync::Mutex::new(()),
+            restart_asked: Mutex::new(None),
             config,
         })
     }
@@ -90,6 +93,19 @@ impl App {
     pub(crate) fn with_setup_code<T>(&self, f: impl FnOnce(Option<&SetupCode>) -> T) -> T {
         let guard = self.setup_code.lock().unwrap_or_else(|p| p.into_inner());
         f(guard.as_ref())
+    }
+
+    pub(crate) fn restart_requested(&self, at: std::time::Instant) {
+        *self.restart_asked.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    /// Whether a daemon up for `uptime_secs` started after the last restart
+    /// this process asked for (or none was asked).
+    pub(crate) fn restarted_since_request(&self, uptime_secs: u64) -> bool {
+        match *self.restart_asked.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(at) => uptime_secs < at.elapsed().as_secs(),
+            None => true,
+        }
     }
 
     /// Records the claim, then forgets the setup code for good.

@@ -28,6 +28,10 @@ pub enum DaemonError {
         status: u16,
         code: String,
         tries_left: Option<u8>,
+        /// The setting concerned, for settings refusals.
+        key: Option<String>,
+        /// The daemon's own sentence (English), for what has no French text.
+        message: String,
     },
 }
 
@@ -53,7 +57,9 @@ impl DaemonError {
                 "queue_unreadable" | "queue_unavailable" => texts::QUEUE_UNAVAILABLE.into(),
                 "tracking_unreadable" => texts::TRACKING_UNAVAILABLE.into(),
                 "audit_unreadable" | "audit_unavailable" => texts::AUDIT_UNAVAILABLE.into(),
-                _ => texts::DAEMON_PROTOCOL.into(),
+                other => texts::settings_refusal(other)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| texts::DAEMON_PROTOCOL.into()),
             },
             other => other.to_string(),
         }
@@ -68,6 +74,8 @@ impl From<ApiError> for DaemonError {
                 status,
                 code: body.error,
                 tries_left: body.tries_left,
+                key: body.key,
+                message: body.message,
             },
             ApiError::Protocol(_) => DaemonError::Protocol,
         }
@@ -115,6 +123,10 @@ pub struct CredentialView {
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
+    pub identity: String,
+    #[serde(default)]
+    pub not_after: Option<i64>,
+    #[serde(default)]
     pub ready: bool,
     #[serde(default)]
     pub reason: Option<String>,
@@ -143,6 +155,11 @@ pub struct QueueView {
 pub struct StatusView {
     #[serde(default)]
     pub version: String,
+    /// False while the box is not set up (wizard step 2 not done).
+    #[serde(default = "set_up")]
+    pub configured: bool,
+    #[serde(default)]
+    pub uptime_secs: u64,
     #[serde(default)]
     pub credential: CredentialView,
     #[serde(default)]
@@ -151,6 +168,11 @@ pub struct StatusView {
     pub queue: QueueView,
     #[serde(default)]
     pub card: Option<CardView>,
+}
+
+/// Daemons from before the set-up wizard were always set up.
+fn set_up() -> bool {
+    true
 }
 
 /// One recipient of one queued message (`GET /v1/queue`).
@@ -334,7 +356,14 @@ impl Daemon {
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, DaemonError> {
+    pub(crate) fn client(&self) -> &ControlClient {
+        &self.client
+    }
+
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, DaemonError> {
         let value = tokio::time::timeout(READ_TIMEOUT, self.client.get(path))
             .await
             .map_err(|_| DaemonError::Timeout)??;

@@ -8,6 +8,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod daemon_setup;
 pub mod headers;
 pub mod localtime;
 pub mod pages;

@@ -27,6 +27,9 @@ const STYLESHEET: &str = include_str!("../static/facteur.css");
 
 type Shared = Arc<App>;
 
+mod wizard;
+pub use wizard::settings_changes;
+
 pub fn router(app: Shared) -> Router {
     Router::new()
         .route("/", get(root))
@@ -44,6 +47,7 @@ pub fn router(app: Shared) -> Router {
         .route("/audit", get(audit_page))
         .route("/audit/export", get(audit_export))
         .route("/static/facteur.css", get(stylesheet))
+        .merge(wizard::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(security_headers))
@@ -389,6 +393,10 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(e) = &status {
         tracing::warn!(error = ?e, "dashboard: daemon status unavailable");
     }
+    // A box not set up has nothing to show yet: the wizard goes on.
+    if matches!(&status, Ok(s) if !s.configured) {
+        return redirect("/wizard");
+    }
     // The last messages out: only worth asking when the daemon answered.
     let recent = match &status {
         Ok(_) => app
@@ -431,6 +439,9 @@ struct UnlockForm {
     pin: Zeroizing<String>,
     #[serde(default)]
     confirm_last_try: Option<String>,
+    /// Sent from the set-up wizard's card step.
+    #[serde(default)]
+    wizard: Option<String>,
 }
 
 fn pin_well_formed(pin: &str) -> bool {
@@ -452,8 +463,10 @@ async fn card_unlock(State(app): State<Shared>, headers: HeaderMap, body: Bytes)
     let UnlockForm {
         pin,
         confirm_last_try,
+        wizard,
         ..
     } = form;
+    let wizard = wizard.is_some();
     let (status, error) = if !pin_well_formed(&pin) {
         (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -463,7 +476,7 @@ async fn card_unlock(State(app): State<Shared>, headers: HeaderMap, body: Bytes)
         match app.daemon.unlock(pin, confirm_last_try.is_some()).await {
             Ok(_) => {
                 tracing::info!("card unlocked from the web admin");
-                return redirect("/dashboard");
+                return redirect(if wizard { "/wizard/test" } else { "/dashboard" });
             }
             Err(e) => {
                 tracing::warn!(error = ?e, "card unlock refused");
@@ -475,6 +488,9 @@ async fn card_unlock(State(app): State<Shared>, headers: HeaderMap, body: Bytes)
             }
         }
     };
+    if wizard {
+        return wizard::card_step_refused(&app, &s.csrf, status, &error).await;
+    }
     let card = app.daemon.card().await;
     html(
         status,

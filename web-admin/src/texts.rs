@@ -418,3 +418,238 @@ pub fn audit_action(action: &str) -> &str {
 pub const LATEST_TITLE: &str = "Derniers messages";
 pub const LATEST_NOTHING: &str = "Aucun message envoyé pour l’instant.";
 pub const LATEST_ALL: &str = "Tout le suivi des messages";
+
+// Set-up wizard (steps 2 to 5), settings, local accounts
+pub const NAV_SETTINGS: &str = "Réglages";
+pub const NAV_ACCOUNTS: &str = "Comptes locaux";
+pub const WIZARD_TITLE: &str = "Mise en service";
+pub const WIZARD_STEPS: [&str; 5] = [
+    "Mot de passe",
+    "Messagerie",
+    "Carte CPS",
+    "Test de connexion",
+    "Postes du cabinet",
+];
+pub const WIZARD_PROGRESS: &str = "Étapes de la mise en service";
+pub const WIZARD_BANNER: &str = "La mise en service n’est pas terminée.";
+pub const WIZARD_RESUME: &str = "Reprendre la mise en service";
+pub const OPERATOR_LEGEND: &str = "Votre opérateur de messagerie MSSanté";
+pub const OPERATOR_HINT: &str = "C’est l’organisme qui vous a ouvert votre boîte aux lettres MSSanté (il figure sur le courrier ou le courriel d’ouverture).";
+pub const MANUAL_LEGEND: &str = "Réglages de l’opérateur (fournis par lui)";
+pub const MANUAL_SMTP_HOST: &str = "Serveur d’envoi (SMTP)";
+pub const MANUAL_SMTP_PORT: &str = "Port d’envoi";
+pub const MANUAL_IMAP_HOST: &str = "Serveur de réception (IMAP)";
+pub const MANUAL_IMAP_PORT: &str = "Port de réception";
+pub const MANUAL_NEEDED: &str =
+    "Pour un autre opérateur, saisissez ses serveurs d’envoi et de réception.";
+pub const MAILBOX_LABEL: &str = "Adresse de votre messagerie MSSanté";
+pub const MAILBOX_HINT: &str = "Par exemple prenom.nom@medecin.mssante.fr.";
+pub const MAILBOX_TYPE_LEGEND: &str = "Type de boîte aux lettres";
+pub const MAILBOX_TYPE_CARD: &str = "Personnelle, avec ma carte CPS";
+pub const MAILBOX_TYPE_CARD_HINT: &str =
+    "La carte reste dans le lecteur du boîtier ; son code est demandé après chaque redémarrage.";
+pub const MAILBOX_TYPE_SOFTWARE: &str =
+    "Du cabinet ou d’une application, avec un certificat logiciel";
+pub const MAILBOX_TYPE_SOFTWARE_HINT: &str =
+    "Fichier .p12 (ou .pfx) remis par l’ANS ou votre opérateur, avec son mot de passe.";
+pub const P12_FILE_LABEL: &str = "Fichier du certificat (.p12)";
+pub const P12_PASSWORD_LABEL: &str = "Mot de passe du certificat";
+pub const P12_NEEDED: &str = "Choisissez le fichier du certificat et saisissez son mot de passe.";
+pub const WIZARD_SAVE: &str = "Enregistrer et continuer";
+pub const WIZARD_CONTINUE: &str = "Continuer";
+pub const WIZARD_BACK: &str = "Revenir à l’étape précédente";
+pub const CHOOSE_OPERATOR: &str = "Choisissez votre opérateur.";
+pub const CHOOSE_TYPE: &str = "Choisissez le type de boîte aux lettres.";
+pub const RESTARTING_TITLE: &str = "Redémarrage du service";
+pub const RESTARTING: &str = "Les réglages sont enregistrés. Le service de messagerie redémarre pour les appliquer ; cette page se met à jour toute seule dans quelques secondes.";
+pub const RESTARTING_LINK: &str = "Si rien ne se passe, cliquez ici.";
+pub const CARD_STEP_INTRO: &str =
+    "Insérez votre carte CPS dans le lecteur du boîtier, puis saisissez son code.";
+pub const CARD_STEP_SKIPPED: &str =
+    "Votre boîte aux lettres utilise un certificat logiciel : pas de carte à insérer.";
+pub const CARD_STEP_WAITING: &str =
+    "Le boîtier attend la carte. Insérez-la, puis rechargez cette page.";
+pub const TEST_INTRO: &str = "Le boîtier va se connecter à votre opérateur avec votre carte ou votre certificat, sans envoyer de message.";
+pub const TEST_SUBMIT: &str = "Tester la connexion";
+pub const TEST_AGAIN: &str = "Refaire le test";
+pub const TEST_OK: &str =
+    "Connexion réussie : le boîtier peut envoyer et recevoir vos messages MSSanté.";
+pub const TEST_FAILED: &str = "La connexion n’a pas abouti.";
+pub const TEST_STEP_CREDENTIAL: &str = "Carte ou certificat";
+pub const TEST_STEP_SMTP: &str = "Envoi (SMTP)";
+pub const TEST_STEP_IMAP: &str = "Réception (IMAP)";
+pub const TEST_STEP_OK: &str = "Réussi";
+pub const TEST_STEP_FAILED: &str = "Échec";
+pub const ACCOUNTS_INTRO: &str = "Les postes du cabinet (logiciel de messagerie, logiciel métier) se connectent au boîtier avec un compte local. Créez-en un par poste ou un pour le secrétariat.";
+pub const ACCOUNT_USER_LABEL: &str = "Nom du compte";
+pub const ACCOUNT_USER_HINT: &str =
+    "Lettres minuscules sans accent, chiffres, point, tiret ; par exemple secretariat.";
+pub const ACCOUNT_PASSWORD_LABEL: &str = "Mot de passe du compte";
+pub const ACCOUNT_PASSWORD_HINT: &str =
+    "Au moins 12 caractères. Il sera saisi une fois dans le logiciel du poste.";
+pub const ACCOUNT_CONFIRM_LABEL: &str = "Confirmez le mot de passe";
+pub const ACCOUNT_CREATE: &str = "Créer le compte";
+pub const ACCOUNT_CHANGE: &str = "Changer le mot de passe";
+pub const ACCOUNT_REMOVE: &str = "Supprimer";
+pub const ACCOUNT_REMOVE_TITLE: &str = "Supprimer un compte local";
+pub const ACCOUNT_REMOVE_CONFIRM: &str =
+    "Je confirme : ce poste ne pourra plus envoyer ni lire de messages par le boîtier.";
+pub const ACCOUNT_CREATED: &str = "Compte créé.";
+pub const ACCOUNT_UPDATED: &str = "Mot de passe changé.";
+pub const ACCOUNT_REMOVED: &str = "Compte supprimé.";
+pub const ACCOUNT_MISMATCH: &str = "Les deux mots de passe ne sont pas identiques.";
+pub const ACCOUNTS_NONE: &str = "Aucun compte local pour l’instant.";
+pub const ACCOUNTS_LIST: &str = "Comptes existants";
+pub const CLIENT_SETTINGS_TITLE: &str = "Réglages à saisir sur les postes";
+pub const CLIENT_SETTINGS_INTRO: &str = "Dans Thunderbird, Outlook ou le logiciel du cabinet, créez un compte de messagerie avec ces réglages (Thunderbird les trouve seul à partir de l’adresse).";
+pub const CLIENT_SERVER: &str = "Serveur";
+pub const CLIENT_SMTP: &str = "Envoi (SMTP)";
+pub const CLIENT_IMAP: &str = "Réception (IMAP)";
+pub const CLIENT_SECURITY: &str = "STARTTLS, mot de passe normal";
+pub const CLIENT_LOGIN: &str =
+    "Identifiant : le nom du compte local ; mot de passe : celui du compte.";
+pub const CLIENT_AUTOCONFIG: &str = "Configuration automatique";
+pub const CLIENT_OUTBOX: &str = "Dossier où déposer les documents à envoyer";
+pub const CLIENT_NO_OUTBOX: &str = "Aucun dossier de dépôt n’est configuré sur ce boîtier.";
+pub const WIZARD_FINISH: &str = "Terminer et aller au tableau de bord";
+pub const SETTINGS_INTRO: &str = "Les réglages modifiés ici s’appliquent après un redémarrage du service (quelques secondes). Avec une carte CPS, son code sera redemandé.";
+pub const SETTINGS_SAVE: &str = "Enregistrer et redémarrer le service";
+pub const SETTINGS_UNCHANGED: &str = "Aucun réglage n’a changé.";
+pub const SETTINGS_GROUP_MAILBOX: &str = "Messagerie MSSanté";
+pub const SETTINGS_GROUP_OPERATOR: &str = "Opérateur";
+pub const SETTINGS_GROUP_INBOUND: &str = "Réception";
+pub const SETTINGS_GROUP_PAPER: &str = "Courrier papier";
+pub const SETTINGS_GROUP_LAN: &str = "Réseau du cabinet";
+pub const SETTINGS_GROUP_SUPPORT: &str = "Assistance";
+pub const SETTINGS_LIST_HINT: &str = "Une valeur par ligne.";
+pub const CERTIFICATE_TITLE: &str = "Certificat de la boîte aux lettres";
+pub const CERTIFICATE_INTRO: &str = "Avant l’expiration du certificat logiciel, chargez ici le nouveau fichier .p12 remis par l’ANS ou votre opérateur.";
+pub const CERTIFICATE_CURRENT: &str = "Certificat en service";
+pub const CERTIFICATE_END: &str = "Fin de validité";
+pub const CERTIFICATE_RENEW: &str = "Remplacer le certificat";
+pub const CERTIFICATE_CARD: &str = "Cette boîte aux lettres utilise la carte CPS : le certificat est celui de la carte. À son renouvellement, insérez simplement la nouvelle carte.";
+pub const RESTART_TITLE: &str = "Redémarrer le service";
+pub const RESTART_INTRO: &str = "Arrête proprement le service de messagerie et le relance ; aucun message n’est perdu. Avec une carte CPS, son code sera redemandé.";
+pub const RESTART_SUBMIT: &str = "Redémarrer le service";
+pub const SETTING_REFUSED: &str = "valeur refusée";
+pub const SETTING_NOT_A_NUMBER: &str = "un nombre entier est attendu.";
+pub const UPLOAD_TOO_LARGE: &str =
+    "Fichier trop volumineux : un certificat .p12 fait quelques kilo-octets.";
+
+/// A sentence for a refusal of the daemon's settings endpoints.
+pub fn settings_refusal(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "pkcs12_wrong_password" => {
+            "Mot de passe du certificat incorrect. Vérifiez-le (majuscules, espaces) et recommencez."
+        }
+        "pkcs12_damaged" => {
+            "Ce fichier n’est pas un certificat .p12 lisible : il est peut-être incomplet. Demandez un nouvel exemplaire à votre opérateur."
+        }
+        "pkcs12_no_key" => {
+            "Ce fichier contient un certificat sans sa clé privée : il faut le fichier .p12 complet, tel que remis à l’ouverture."
+        }
+        "pkcs12_unusable" => {
+            "Ce certificat ne peut pas servir à la messagerie (clé ou certificat inutilisable). Contactez votre opérateur."
+        }
+        "pkcs12_too_large" => UPLOAD_TOO_LARGE,
+        "certificate_expired" => {
+            "Ce certificat a expiré. Demandez son renouvellement à l’ANS ou à votre opérateur."
+        }
+        "bad_user" => {
+            "Nom de compte refusé : lettres minuscules sans accent, chiffres, point, tiret ou souligné, 64 caractères au plus."
+        }
+        "weak_password" => "Mot de passe trop court : il faut au moins 12 caractères.",
+        "too_many_accounts" => "Nombre maximal de comptes locaux atteint (32).",
+        "no_such_account" => "Ce compte n’existe pas (ou plus).",
+        "no_such_operator" => "Cet opérateur ne figure plus dans la liste. Rechargez la page.",
+        "not_editable" => "Ce réglage ne se modifie pas ici.",
+        "not_configured" => "Le boîtier n’est pas encore mis en service.",
+        "settings_unavailable" => {
+            "Les réglages n’ont pas pu être enregistrés. Réessayez ; si le problème persiste, contactez votre installateur."
+        }
+        _ => return None,
+    })
+}
+
+/// A setting's name as the practice reads it.
+pub fn setting_label(key: &str) -> &'static str {
+    match key {
+        "mssante.mailbox" => MAILBOX_LABEL,
+        "upstream.host" => MANUAL_SMTP_HOST,
+        "upstream.port" => MANUAL_SMTP_PORT,
+        "upstream.tls" => "Sécurité de l’envoi (starttls ou implicit)",
+        "upstream.server_name" => "Nom du certificat de l’opérateur",
+        "upstream.imap_host" => MANUAL_IMAP_HOST,
+        "upstream.imap_port" => MANUAL_IMAP_PORT,
+        "upstream.imap_tls" => "Sécurité de la réception (starttls ou implicit)",
+        "smtp.trusted_networks" => "Postes autorisés sans mot de passe (adresses réseau)",
+        "queue.lifetime_hours" => "Durée d’essai d’envoi avant abandon (heures)",
+        "inbound.poll_interval" => "Intervalle de relève du courrier (secondes)",
+        "inbound.delete_after_export" => "Supprimer chez l’opérateur après import",
+        "inbound.send_receipts" => "Envoyer les accusés de lecture demandés",
+        "inbound.receipt_timeout_hours" => "Délai d’attente des accusés (heures)",
+        "paper.practice_name" => "Nom du cabinet (en-tête des lettres)",
+        "paper.practitioner" => "Praticien signataire",
+        "paper.specialty" => "Spécialité",
+        "paper.address_lines" => "Adresse du cabinet",
+        "paper.postcode" => "Code postal",
+        "paper.town" => "Ville",
+        "paper.phone" => "Téléphone",
+        "paper.email" => "Adresse de réponse",
+        "paper.rpps" => "Numéro RPPS",
+        "paper.printer" => "Imprimante (adresse IPP)",
+        "log.level" => "Niveau de détail des journaux techniques",
+        _ => "Réglage",
+    }
+}
+
+/// What to do when the connection test failed, by the daemon's code.
+pub fn connection_advice(code: &str) -> &'static str {
+    match code {
+        "no_reader" => {
+            "Le lecteur de carte n’est pas détecté. Vérifiez qu’il est branché sur le boîtier."
+        }
+        "no_card" => "Aucune carte dans le lecteur. Insérez votre carte CPS.",
+        "not_cps" => {
+            "La carte insérée n’est pas une carte CPS. Insérez votre carte de professionnel de santé."
+        }
+        "card_error" => {
+            "La carte ne répond pas correctement. Retirez-la, nettoyez la puce et réinsérez-la."
+        }
+        "card_locked" => "La carte est verrouillée : saisissez son code à l’étape « Carte CPS ».",
+        "card_blocked" => {
+            "La carte est bloquée après trois codes faux. Seul votre organisme (guichet CPS) peut la débloquer avec le code PUK."
+        }
+        "certificate_expired" => {
+            "Le certificat de la carte ou du fichier a expiré. Demandez-en le renouvellement à l’ANS."
+        }
+        "credential_unavailable" => {
+            "La carte ou le certificat ne peut pas signer en ce moment. Vérifiez que la carte est insérée et déverrouillée."
+        }
+        "operator_not_found" => {
+            "Le serveur de l’opérateur est introuvable. Vérifiez l’adresse de messagerie ou les réglages de l’opérateur, et que le boîtier accède à Internet."
+        }
+        "operator_unreachable" => {
+            "Le serveur de l’opérateur ne répond pas. Vérifiez la connexion Internet du cabinet (box, câble) ; si elle fonctionne, l’opérateur est peut-être en maintenance : réessayez plus tard."
+        }
+        "operator_timeout" => "L’opérateur répond trop lentement. Réessayez dans quelques minutes.",
+        "operator_certificate_untrusted" => {
+            "Le serveur joint n’a pas présenté de certificat de l’espace de confiance MSSanté. Vérifiez les réglages de l’opérateur : ce n’est peut-être pas le bon serveur."
+        }
+        "certificate_refused" => {
+            "L’opérateur a refusé votre carte ou votre certificat. Vérifiez que votre boîte aux lettres est bien ouverte chez cet opérateur pour cette carte ou ce certificat."
+        }
+        "authentication_refused" => {
+            "L’opérateur a refusé l’accès à la boîte aux lettres. Vérifiez l’adresse de messagerie et que la boîte est ouverte chez lui."
+        }
+        "operator_refused" => {
+            "L’opérateur a refusé la connexion. Contactez son assistance en indiquant l’heure du test."
+        }
+        "operator_without_starttls" => {
+            "Ce serveur ne propose pas de connexion chiffrée : ce n’est pas un serveur MSSanté. Vérifiez les réglages de l’opérateur."
+        }
+        _ => {
+            "La connexion a échoué. Vérifiez les réglages de l’opérateur ; si le problème persiste, téléchargez le paquet d’assistance pour votre installateur."
+        }
+    }
+}

@@ -54,6 +54,11 @@ impl ControlClient {
         self.call("POST", path, bytes).await
     }
 
+    /// PUTs `body` (JSON).
+    pub async fn put(&self, path: &str, body: Vec<u8>) -> Result<serde_json::Value, ApiError> {
+        self.call("PUT", path, Bytes::from(body)).await
+    }
+
     async fn call(
         &self,
         method: &str,
@@ -97,6 +102,7 @@ impl ControlClient {
                     String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
                 ),
                 tries_left: None,
+                key: None,
             });
             return Err(ApiError::Refused { status, body });
         }

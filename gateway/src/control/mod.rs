@@ -9,8 +9,8 @@ mod server;
 mod settings;
 
 pub use client::{ApiError, ControlClient, encode_component};
-pub use server::{ControlState, router, serve, setup_router};
 pub use connection_test::{ConnectionTest, Step, connection_test_router};
+pub use server::{ControlState, router, serve, setup_router};
 pub use settings::{SettingsState, settings_router};
 
 /// Body of `POST /v1/card/unlock`.
@@ -34,4 +34,7 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tries_left: Option<u8>,
+    /// The setting concerned, for settings refusals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }

@@ -142,6 +142,7 @@ pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
             error: code.into(),
             message: message.into(),
             tries_left: None,
+            key: None,
         }),
     )
         .into_response()
@@ -287,6 +288,7 @@ fn unlock_error(e: UnlockError) -> Response {
             error: code.into(),
             message,
             tries_left,
+            key: None,
         }),
     )
         .into_response()

@@ -69,12 +69,18 @@ fn refusal(e: &SettingsError) -> Response {
         SettingsError::Config(crate::config::ConfigError::Invalid { .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_setting")
         }
-        SettingsError::Account(AccountError::BadUser) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_user"),
+        SettingsError::Account(AccountError::BadUser) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_user")
+        }
         SettingsError::Account(AccountError::WeakPassword) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "weak_password")
         }
-        SettingsError::Account(AccountError::TooMany) => (StatusCode::CONFLICT, "too_many_accounts"),
-        SettingsError::Account(AccountError::Unknown(_)) => (StatusCode::NOT_FOUND, "no_such_account"),
+        SettingsError::Account(AccountError::TooMany) => {
+            (StatusCode::CONFLICT, "too_many_accounts")
+        }
+        SettingsError::Account(AccountError::Unknown(_)) => {
+            (StatusCode::NOT_FOUND, "no_such_account")
+        }
         SettingsError::Upload(u) => (StatusCode::UNPROCESSABLE_ENTITY, u.code()),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "settings_unavailable"),
     };
@@ -140,8 +146,16 @@ async fn operators(State(s): State<Shared>) -> Response {
     let path = s.operators.clone();
     match tokio::task::spawn_blocking(move || Operators::load(path.as_deref())).await {
         Ok(Ok(list)) => Json(list).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "operators_unreadable", e.to_string()),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "operators_unreadable", "task failed"),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "operators_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "operators_unreadable",
+            "task failed",
+        ),
     }
 }
 
@@ -249,7 +263,9 @@ struct Pkcs12Request {
 async fn use_pkcs12(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
     let body = Zeroizing::new(body.to_vec());
     let Ok(request) = serde_json::from_slice::<Pkcs12Request>(&body) else {
-        return bad_request("{\"pkcs12\": \"base64\", \"password\": \"...\", \"actor\": \"web:admin\"}");
+        return bad_request(
+            "{\"pkcs12\": \"base64\", \"password\": \"...\", \"actor\": \"web:admin\"}",
+        );
     };
     let Ok(data) = base64::engine::general_purpose::STANDARD.decode(request.pkcs12.trim()) else {
         return error(
@@ -301,7 +317,9 @@ struct AccountRequest {
 async fn set_account(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
     let body = Zeroizing::new(body.to_vec());
     let Ok(request) = serde_json::from_slice::<AccountRequest>(&body) else {
-        return bad_request("{\"user\": \"secretariat\", \"password\": \"...\", \"actor\": \"web:admin\"}");
+        return bad_request(
+            "{\"user\": \"secretariat\", \"password\": \"...\", \"actor\": \"web:admin\"}",
+        );
     };
     let store = s.store.clone();
     let (user, password) = (request.user.clone(), request.password.clone());
@@ -316,7 +334,11 @@ async fn set_account(State(s): State<Shared>, body: axum::body::Bytes) -> Respon
         Ok(()) => {
             s.audit.note(
                 &api_actor(request.actor.as_deref()),
-                if existed { "account_password_changed" } else { "account_created" },
+                if existed {
+                    "account_password_changed"
+                } else {
+                    "account_created"
+                },
                 Some(&request.user),
                 None,
             );

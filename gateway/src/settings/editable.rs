@@ -71,9 +71,7 @@ impl Editable {
         const MAX_TEXT: usize = 512;
         let text = |s: &str| -> Result<toml::Value, String> {
             if s.chars().count() > MAX_TEXT || s.contains(|c: char| c.is_control()) {
-                return Err(format!(
-                    "must be one line of at most {MAX_TEXT} characters"
-                ));
+                return Err(format!("must be one line of at most {MAX_TEXT} characters"));
             }
             Ok(toml::Value::String(s.trim().to_string()))
         };
@@ -93,9 +91,7 @@ impl Editable {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(toml::Value::Array),
-            (Kind::List, serde_json::Value::Array(_)) => {
-                Err("at most 32 entries".to_string())
-            }
+            (Kind::List, serde_json::Value::Array(_)) => Err("at most 32 entries".to_string()),
             (kind, _) => Err(format!("expected {kind:?}").to_lowercase()),
         }
     }

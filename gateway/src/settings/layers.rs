@@ -173,12 +173,13 @@ impl Layers {
         struct RawControl {
             socket: Option<PathBuf>,
         }
-        let raw: Raw = toml::Value::Table(self.merged())
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                file: self.path.clone(),
-                message: e.to_string().trim_end().replace('\n', " "),
-            })?;
+        let raw: Raw =
+            toml::Value::Table(self.merged())
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    file: self.path.clone(),
+                    message: e.to_string().trim_end().replace('\n', " "),
+                })?;
         let data_dir = data_dir_of(&self.path, &self.base)?;
         let relative = |p: PathBuf| match (p.is_relative(), self.path.parent()) {
             (true, Some(dir)) => dir.join(p),

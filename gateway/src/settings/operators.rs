@@ -108,7 +108,10 @@ impl Operators {
                 || op.id.len() > 40
                 || !op.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             {
-                return Err(invalid(format!("operator id `{}`: letters, digits and - only", op.id)));
+                return Err(invalid(format!(
+                    "operator id `{}`: letters, digits and - only",
+                    op.id
+                )));
             }
             if !seen.insert(op.id.clone()) {
                 return Err(invalid(format!("operator id `{}` appears twice", op.id)));

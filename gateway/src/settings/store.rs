@@ -61,6 +61,51 @@ pub struct SettingsView {
     pub accounts: Vec<String>,
     /// The reason the merged settings do not load, if they do not.
     pub problem: Option<String>,
+    /// What the practice's mail clients and scanners are told (once set up).
+    pub local: Option<LocalAccess>,
+}
+
+/// How the practice's machines reach the box.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LocalAccess {
+    pub hostname: String,
+    pub smtp_ports: Vec<u16>,
+    pub imap_ports: Vec<u16>,
+    pub imaps_ports: Vec<u16>,
+    pub autoconfig_ports: Vec<u16>,
+    pub outbox_folders: Vec<PathBuf>,
+    pub mailbox: String,
+}
+
+impl LocalAccess {
+    pub fn of(config: &crate::config::Config) -> LocalAccess {
+        let ports = |addrs: &[std::net::SocketAddr]| addrs.iter().map(|a| a.port()).collect();
+        LocalAccess {
+            hostname: config.smtp.hostname.clone(),
+            smtp_ports: ports(&config.smtp.listen),
+            imap_ports: config
+                .imap
+                .as_ref()
+                .map(|i| ports(&i.listen))
+                .unwrap_or_default(),
+            imaps_ports: config
+                .imap
+                .as_ref()
+                .map(|i| ports(&i.listen_tls))
+                .unwrap_or_default(),
+            autoconfig_ports: config
+                .autoconfig
+                .as_ref()
+                .map(|a| ports(&a.listen))
+                .unwrap_or_default(),
+            outbox_folders: config
+                .outbox
+                .as_ref()
+                .map(|o| o.folders.clone())
+                .unwrap_or_default(),
+            mailbox: config.mssante.mailbox.clone(),
+        }
+    }
 }
 
 pub struct SettingsStore {
@@ -107,6 +152,7 @@ impl SettingsStore {
         }
         let missing = layers.missing();
         let problem = layers.check().err().map(|e| e.to_string());
+        let local = layers.config().ok().map(|c| LocalAccess::of(&c));
         Ok(SettingsView {
             configured: missing.is_empty(),
             missing,
@@ -120,6 +166,7 @@ impl SettingsStore {
                 .map(|a| a.user)
                 .collect(),
             problem,
+            local,
         })
     }
 
@@ -174,15 +221,24 @@ impl SettingsStore {
 
     /// Checks and keeps an uploaded software certificate, and makes it the
     /// credential.
-    pub fn use_pkcs12(&self, data: &[u8], password: &str) -> Result<StoredCredential, SettingsError> {
+    pub fn use_pkcs12(
+        &self,
+        data: &[u8],
+        password: &str,
+    ) -> Result<StoredCredential, SettingsError> {
         let _writing = self.writing.lock().map_err(|_| SettingsError::Busy)?;
         let stored = credential::store_pkcs12(&self.data_dir, data, password)?;
         let mut layers = self.layers()?;
         let mut t = toml::Table::new();
         t.insert("kind".into(), "software".into());
         t.insert("pkcs12".into(), path_value(&stored.pkcs12));
-        t.insert("pkcs12_password_file".into(), path_value(&stored.password_file));
-        layers.overlay.insert("credential".into(), toml::Value::Table(t));
+        t.insert(
+            "pkcs12_password_file".into(),
+            path_value(&stored.password_file),
+        );
+        layers
+            .overlay
+            .insert("credential".into(), toml::Value::Table(t));
         if let Err(e) = self.commit(&layers) {
             let _ = std::fs::remove_file(&stored.pkcs12);
             let _ = std::fs::remove_file(&stored.password_file);
@@ -202,8 +258,8 @@ impl SettingsStore {
             return Err(AccountError::BadUser.into());
         }
         accounts::check_password(password)?;
-        let hash = crate::smtp::hash_password(password)
-            .map_err(|e| SettingsError::Hash(e.to_string()))?;
+        let hash =
+            crate::smtp::hash_password(password).map_err(|e| SettingsError::Hash(e.to_string()))?;
         self.edit_accounts(|list| accounts::with_account(list, user, hash))
     }
 
@@ -213,7 +269,9 @@ impl SettingsStore {
 
     fn edit_accounts(
         &self,
-        edit: impl FnOnce(Vec<crate::config::Account>) -> Result<Vec<crate::config::Account>, AccountError>,
+        edit: impl FnOnce(
+            Vec<crate::config::Account>,
+        ) -> Result<Vec<crate::config::Account>, AccountError>,
     ) -> Result<(), SettingsError> {
         let _writing = self.writing.lock().map_err(|_| SettingsError::Busy)?;
         let mut layers = self.layers()?;

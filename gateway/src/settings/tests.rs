@@ -48,7 +48,9 @@ fn a_factory_box_is_incomplete_until_the_practice_sets_it_up() {
 
     let store = store(&path);
     store
-        .change(&changes(serde_json::json!({"mssante.mailbox": "dr.martin@medecin.test.mssante.fr"})))
+        .change(&changes(
+            serde_json::json!({"mssante.mailbox": "dr.martin@medecin.test.mssante.fr"}),
+        ))
         .unwrap();
     assert!(!store.view().unwrap().configured);
     store.use_card().unwrap();
@@ -80,7 +82,10 @@ fn invalid_changes_are_refused_and_nothing_is_written() {
         (serde_json::json!({"data_dir": "/tmp"}), "data_dir"),
         (serde_json::json!({"accounts": []}), "accounts"),
         (serde_json::json!({"paper.town": "a\nb"}), "paper.town"),
-        (serde_json::json!({"smtp.trusted_networks": ["not a network"]}), ""),
+        (
+            serde_json::json!({"smtp.trusted_networks": ["not a network"]}),
+            "",
+        ),
     ] {
         let err = store.change(&changes(json.clone())).unwrap_err();
         if !key.is_empty() {
@@ -103,7 +108,9 @@ fn a_null_returns_a_setting_to_the_file() {
         Some("other.example")
     );
     store
-        .change(&changes(serde_json::json!({"upstream.host": null, "upstream.port": null, "upstream.tls": null})))
+        .change(&changes(
+            serde_json::json!({"upstream.host": null, "upstream.port": null, "upstream.tls": null}),
+        ))
         .unwrap();
     let layers = Layers::read(&path).unwrap();
     assert_eq!(
@@ -123,7 +130,9 @@ fn credential_is_replaced_whole_not_merged() {
     let mut overlay = toml::Table::new();
     overlay.insert(
         "credential".into(),
-        toml::Value::Table(toml::toml! { kind = "software" pkcs12 = "/x.p12" pkcs12_password_file = "/x.pass" }),
+        toml::Value::Table(
+            toml::toml! { kind = "software" pkcs12 = "/x.p12" pkcs12_password_file = "/x.pass" },
+        ),
     );
     merge(&mut base, &overlay);
     let credential = base["credential"].as_table().unwrap();
@@ -168,8 +177,12 @@ fn accounts_are_hashed_listed_and_removed() {
         store.set_account("secretariat", "short"),
         Err(SettingsError::Account(AccountError::WeakPassword))
     ));
-    store.set_account("secretariat", "a long enough password").unwrap();
-    store.set_account("accueil", "another long password").unwrap();
+    store
+        .set_account("secretariat", "a long enough password")
+        .unwrap();
+    store
+        .set_account("accueil", "another long password")
+        .unwrap();
     assert_eq!(store.accounts().unwrap(), ["secretariat", "accueil"]);
     assert_eq!(live.users(), ["accueil", "secretariat"]);
     let text = std::fs::read_to_string(data.join("settings.toml")).unwrap();
@@ -188,12 +201,20 @@ fn a_corrupt_or_wrongly_locked_pkcs12_is_refused_and_not_kept() {
     let (_dir, path) = factory();
     let store = store(&path);
     let data = path.parent().unwrap().join("data");
-    let err = store.use_pkcs12(b"not a pkcs12 file", "secret").unwrap_err();
-    assert!(matches!(err, SettingsError::Upload(ref e) if e.code() == "pkcs12_damaged"), "{err}");
+    let err = store
+        .use_pkcs12(b"not a pkcs12 file", "secret")
+        .unwrap_err();
+    assert!(
+        matches!(err, SettingsError::Upload(ref e) if e.code() == "pkcs12_damaged"),
+        "{err}"
+    );
     let err = store
         .use_pkcs12(&vec![0u8; credential_max() + 1], "secret")
         .unwrap_err();
-    assert!(matches!(err, SettingsError::Upload(ref e) if e.code() == "pkcs12_too_large"), "{err}");
+    assert!(
+        matches!(err, SettingsError::Upload(ref e) if e.code() == "pkcs12_too_large"),
+        "{err}"
+    );
     let (p12, _) = test_pkcs12("good password");
     let err = store.use_pkcs12(&p12, "wrong password").unwrap_err();
     assert!(
@@ -213,7 +234,9 @@ fn a_good_pkcs12_becomes_the_credential_and_replaces_the_previous_one() {
     let store = store(&path);
     let data = path.parent().unwrap().join("data");
     store
-        .change(&changes(serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr"})))
+        .change(&changes(
+            serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr"}),
+        ))
         .unwrap();
     let (p12, cn) = test_pkcs12("good password");
     let first = store.use_pkcs12(&p12, "good password").unwrap();
@@ -226,8 +249,14 @@ fn a_good_pkcs12_becomes_the_credential_and_replaces_the_previous_one() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(!first.pkcs12.exists(), "the replaced certificate is removed");
-    assert_eq!(std::fs::read_dir(data.join("credential")).unwrap().count(), 2);
+    assert!(
+        !first.pkcs12.exists(),
+        "the replaced certificate is removed"
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("credential")).unwrap().count(),
+        2
+    );
     // The daemon can load what was stored.
     crate::daemon::load_credential(&config, Vec::new()).unwrap();
 }

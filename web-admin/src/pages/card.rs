@@ -13,6 +13,24 @@ fn row(label: &str, value: &str, id: &str) -> String {
 }
 
 pub fn card(csrf: &str, card: Result<&CardView, String>, error: Option<&str>) -> String {
+    layout(
+        texts::CARD_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/card",
+        }),
+        &card_body(csrf, card, error, false),
+    )
+}
+
+/// The card's facts and PIN form; in the set-up wizard the form says so,
+/// and success leads to the next step.
+pub fn card_body(
+    csrf: &str,
+    card: Result<&CardView, String>,
+    error: Option<&str>,
+    wizard: bool,
+) -> String {
     let error_html = error.map(|e| notice("error", e)).unwrap_or_default();
     let content = match card {
         Err(reason) => notice("error", &reason),
@@ -38,24 +56,17 @@ pub fn card(csrf: &str, card: Result<&CardView, String>, error: Option<&str>) ->
                 rows.push_str(&row(texts::CARD_READER, reader, "reader"));
             }
             let form = match card.state.as_str() {
-                "locked" => pin_form(csrf, card.pin.map(|p| p.left).unwrap_or(0)),
+                "locked" => pin_form(csrf, card.pin.map(|p| p.left).unwrap_or(0), wizard),
                 "unlocked" => notice("info", texts::CARD_ALREADY_UNLOCKED),
                 _ => String::new(),
             };
             format!("<dl class=\"facts\">{rows}</dl>{form}")
         }
     };
-    layout(
-        texts::CARD_TITLE,
-        Some(Nav {
-            csrf,
-            current: "/card",
-        }),
-        &format!("{error_html}{content}"),
-    )
+    format!("{error_html}{content}")
 }
 
-fn pin_form(csrf: &str, tries: u8) -> String {
+fn pin_form(csrf: &str, tries: u8, wizard: bool) -> String {
     let last_try = if tries == 1 {
         format!(
             "<p class=\"notice notice-warn\">{}</p>\
@@ -69,13 +80,18 @@ fn pin_form(csrf: &str, tries: u8) -> String {
         String::new()
     };
     format!(
-        "<form method=\"post\" action=\"/card/unlock\" class=\"form\">{csrf}\
+        "<form method=\"post\" action=\"/card/unlock\" class=\"form\">{csrf}{wizard}\
          <div class=\"field\"><label for=\"pin\">{label}</label>\
          <input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" autocomplete=\"off\" \
          pattern=\"[0-9]{{4,8}}\" minlength=\"4\" maxlength=\"8\" required aria-describedby=\"pin-hint\">\
          <p class=\"hint\" id=\"pin-hint\">{hint}</p></div>{last_try}\
          <button type=\"submit\">{submit}</button></form>",
         csrf = csrf_field(csrf),
+        wizard = if wizard {
+            "<input type=\"hidden\" name=\"wizard\" value=\"1\">"
+        } else {
+            ""
+        },
         label = esc(texts::PIN_LABEL),
         hint = esc(texts::PIN_HINT),
         submit = esc(texts::PIN_SUBMIT),

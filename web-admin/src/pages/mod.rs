@@ -8,6 +8,7 @@ mod login;
 mod queue;
 mod setup;
 mod tracking;
+mod wizard;
 
 pub use audit::{AuditPage, audit};
 pub use card::card;
@@ -16,6 +17,10 @@ pub use login::login;
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
+pub use wizard::{
+    MailboxForm, account_removal, accounts, card_step, certificate, field_name, mailbox_step,
+    restart, restarting, settings, test_step, unfinished_banner,
+};
 
 use crate::texts;
 
@@ -74,6 +79,8 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                     link("/queue", texts::NAV_QUEUE),
                     link("/tracking", texts::NAV_TRACKING),
                     link("/audit", texts::NAV_AUDIT),
+                    link("/accounts", texts::NAV_ACCOUNTS),
+                    link("/settings", texts::NAV_SETTINGS),
                 ]
                 .concat(),
                 esc(nav.csrf),
@@ -139,7 +146,7 @@ pub fn time(at: i64) -> String {
     )
 }
 
-fn csrf_field(csrf: &str) -> String {
+pub(crate) fn csrf_field(csrf: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         esc(csrf)
