@@ -257,6 +257,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracking: tracking.clone(),
             audit: audit.clone(),
             started: std::time::Instant::now(),
+            directory: Arc::new(crate::control::DirectoryApi::open(
+                &config,
+                whitelist.clone(),
+                tracking.clone(),
+                audit.clone(),
+            )),
         }),
         shutdown.clone(),
     )

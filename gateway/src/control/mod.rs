@@ -4,9 +4,11 @@
 //! `docs/control-api.md`.
 
 mod client;
+mod directory;
 mod server;
 
 pub use client::{ApiError, ControlClient, encode_component};
+pub use directory::DirectoryApi;
 pub use server::{ControlState, serve};
 
 /// Body of `POST /v1/card/unlock`.

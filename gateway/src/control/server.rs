@@ -34,6 +34,8 @@ pub struct ControlState {
     pub tracking: Arc<crate::queue::tracking::Tracking>,
     pub audit: Audit,
     pub started: Instant,
+    /// Directory, address book and paper report (`control/directory.rs`).
+    pub directory: Arc<super::directory::DirectoryApi>,
 }
 
 type Shared = Arc<ControlState>;
@@ -89,11 +91,12 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/queue/{id}/{action}", post(queue_action))
         .route("/v1/audit", get(audit_list).post(audit_append))
         .route("/v1/audit/verify", get(audit_verify))
+        .merge(super::directory::router(state.directory.clone()))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(ErrorBody {
@@ -272,7 +275,7 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
 
 /// Runs a blocking read (SQLite, files) off the async threads and answers
 /// its result as JSON, or a 500 with `code` when it fails.
-async fn read_blocking<T, E>(
+pub(super) async fn read_blocking<T, E>(
     code: &'static str,
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Response
@@ -348,7 +351,7 @@ fn reserved_actor(actor: &str) -> bool {
 }
 
 /// The actor a caller named, or "api".
-fn api_actor(actor: Option<&str>) -> String {
+pub(super) fn api_actor(actor: Option<&str>) -> String {
     match actor {
         Some(a) if !reserved_actor(a) && Event::new(a, "x").validate().is_ok() => a.to_string(),
         _ => "api".to_string(),
