@@ -8,6 +8,11 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 
 use crate::texts;
 
+mod directory;
+pub use directory::{
+    ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,
+};
+
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue action waits for the queue's commit (one group fsync).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -28,6 +33,8 @@ pub enum DaemonError {
         status: u16,
         code: String,
         tries_left: Option<u8>,
+        /// The API's sentence (French for contact refusals).
+        message: String,
     },
 }
 
@@ -36,7 +43,10 @@ impl DaemonError {
     pub fn french(&self) -> String {
         match self {
             DaemonError::Refused {
-                code, tries_left, ..
+                code,
+                tries_left,
+                message,
+                ..
             } => match code.as_str() {
                 "wrong_pin" => texts::wrong_pin(tries_left.unwrap_or(0)),
                 "pin_format" => texts::PIN_FORMAT.into(),
@@ -53,7 +63,11 @@ impl DaemonError {
                 "queue_unreadable" | "queue_unavailable" => texts::QUEUE_UNAVAILABLE.into(),
                 "tracking_unreadable" => texts::TRACKING_UNAVAILABLE.into(),
                 "audit_unreadable" | "audit_unavailable" => texts::AUDIT_UNAVAILABLE.into(),
-                _ => texts::DAEMON_PROTOCOL.into(),
+                // Said by the daemon in French, for the person typing.
+                "contact_refused" => message.clone(),
+                other => directory::french(other)
+                    .unwrap_or(texts::DAEMON_PROTOCOL)
+                    .into(),
             },
             other => other.to_string(),
         }
@@ -68,6 +82,7 @@ impl From<ApiError> for DaemonError {
                 status,
                 code: body.error,
                 tries_left: body.tries_left,
+                message: body.message,
             },
             ApiError::Protocol(_) => DaemonError::Protocol,
         }
@@ -206,6 +221,11 @@ pub struct TrackHit {
     pub sent_at: i64,
     #[serde(default)]
     pub updated_at: i64,
+    /// `NOM Prénom JJ/MM/AAAA`, for documents whose sidecar named one.
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -285,6 +305,10 @@ pub struct MessageTimeline {
     pub received_at: Option<i64>,
     #[serde(default)]
     pub recipients: Vec<RecipientTimeline>,
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 pub use facteur::audit::AuditEntry;
