@@ -481,7 +481,10 @@ pub const BAD_DIRECTORY_SEARCH: &str =
     "Recherche incorrecte : 200 caractères au plus, sans caractère invisible.";
 
 pub fn directory_status(entries: u64, imported: &str) -> String {
-    format!("Annuaire importé le {imported} : {entries} boîtes aux lettres MSSanté.")
+    match entries {
+        0 | 1 => format!("Annuaire importé le {imported} : {entries} boîte aux lettres MSSanté."),
+        n => format!("Annuaire importé le {imported} : {n} boîtes aux lettres MSSanté."),
+    }
 }
 
 pub fn directory_count(n: usize, limit: usize) -> String {
@@ -495,7 +498,7 @@ pub fn directory_count(n: usize, limit: usize) -> String {
 }
 
 pub fn add_to_book_for(name: &str) -> String {
-    format!("Ajouter {name} au carnet")
+    format!("Ajouter au carnet : {name}")
 }
 
 pub const PAPER_TITLE: &str = "Courrier papier";
@@ -547,7 +550,7 @@ pub fn month_label(month: &str) -> String {
 }
 
 pub fn invitation_for(name: &str) -> String {
-    format!("Télécharger la lettre d’invitation pour {name} (PDF)")
+    format!("Télécharger la lettre (PDF) : invitation de {name} à MSSanté")
 }
 
 // Tracking: patient

@@ -2236,7 +2236,7 @@ async fn directory_search_offers_to_add_to_the_book() {
         "79000 NIORT",
         &format!("name=\"from_directory\" value=\"{PAUL}\""),
         &format!("name=\"csrf\" value=\"{csrf}\""),
-        "Ajouter Dr MARTIN Paul au carnet",
+        "Ajouter au carnet : Dr MARTIN Paul",
     ] {
         assert!(page.body.contains(text), "{text}\n{}", page.body);
     }
