@@ -304,7 +304,8 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         ))
     });
 
-    let mut context = SmtpContext::from_config(&config, whitelist, server_tls, queue.clone(), wake);
+    let mut context =
+        SmtpContext::from_config(&config, whitelist.clone(), server_tls, queue.clone(), wake);
     context.directory = directory;
     let context = Arc::new(context);
     let restart = Arc::new(Notify::new());
@@ -341,6 +342,12 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                 tracking: tracking.clone(),
                 audit: audit.clone(),
                 started: std::time::Instant::now(),
+                directory: Arc::new(crate::control::DirectoryApi::open(
+                    &config,
+                    whitelist.clone(),
+                    tracking.clone(),
+                    audit.clone(),
+                )),
             }),
             settings,
         ),

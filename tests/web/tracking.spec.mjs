@@ -72,7 +72,7 @@ try {
   const messageId = await need('send-delivered');
   await page.getByRole('link', { name: 'Suivi des messages', exact: true }).click();
   await page.waitForURL('**/tracking');
-  await page.getByLabel('Correspondant ou identifiant').fill(messageId.replace(/[<>]/g, ''));
+  await page.getByLabel('Correspondant, patient ou identifiant').fill(messageId.replace(/[<>]/g, ''));
   await page.getByLabel('État', { exact: true }).selectOption('delivered');
   await page.getByRole('button', { name: 'Rechercher' }).click();
   await page.waitForURL('**/tracking?**');

@@ -8,6 +8,11 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 
 use crate::texts;
 
+mod directory;
+pub use directory::{
+    ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,
+};
+
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue action waits for the queue's commit (one group fsync).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -40,7 +45,10 @@ impl DaemonError {
     pub fn french(&self) -> String {
         match self {
             DaemonError::Refused {
-                code, tries_left, ..
+                code,
+                tries_left,
+                message,
+                ..
             } => match code.as_str() {
                 "wrong_pin" => texts::wrong_pin(tries_left.unwrap_or(0)),
                 "pin_format" => texts::PIN_FORMAT.into(),
@@ -57,9 +65,12 @@ impl DaemonError {
                 "queue_unreadable" | "queue_unavailable" => texts::QUEUE_UNAVAILABLE.into(),
                 "tracking_unreadable" => texts::TRACKING_UNAVAILABLE.into(),
                 "audit_unreadable" | "audit_unavailable" => texts::AUDIT_UNAVAILABLE.into(),
+                // Said by the daemon in French, for the person typing.
+                "contact_refused" => message.clone(),
                 other => texts::settings_refusal(other)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| texts::DAEMON_PROTOCOL.into()),
+                    .or_else(|| directory::french(other))
+                    .unwrap_or(texts::DAEMON_PROTOCOL)
+                    .into(),
             },
             other => other.to_string(),
         }
@@ -228,6 +239,11 @@ pub struct TrackHit {
     pub sent_at: i64,
     #[serde(default)]
     pub updated_at: i64,
+    /// `NOM Prénom JJ/MM/AAAA`, for documents whose sidecar named one.
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -307,6 +323,10 @@ pub struct MessageTimeline {
     pub received_at: Option<i64>,
     #[serde(default)]
     pub recipients: Vec<RecipientTimeline>,
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 pub use facteur::audit::AuditEntry;

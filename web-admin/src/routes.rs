@@ -20,6 +20,8 @@ use crate::session::{self, Session};
 use crate::state::AdminRecord;
 use crate::{localtime, pages, password, texts};
 
+mod directory;
+
 /// Largest form accepted (the forms are a few hundred bytes).
 pub const MAX_BODY: usize = 4096;
 
@@ -46,6 +48,7 @@ pub fn router(app: Shared) -> Router {
         .route("/tracking/{key}", get(timeline_page))
         .route("/audit", get(audit_page))
         .route("/audit/export", get(audit_export))
+        .merge(directory::routes())
         .route("/static/facteur.css", get(stylesheet))
         .merge(wizard::router())
         .fallback(not_found)

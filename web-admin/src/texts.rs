@@ -10,6 +10,9 @@ pub const NAV_CARD: &str = "Carte CPS";
 pub const NAV_QUEUE: &str = "File d’attente";
 pub const NAV_TRACKING: &str = "Suivi des messages";
 pub const NAV_AUDIT: &str = "Journal";
+pub const NAV_CONTACTS: &str = "Carnet d’adresses";
+pub const NAV_DIRECTORY: &str = "Annuaire santé";
+pub const NAV_PAPER: &str = "Courrier papier";
 pub const NAV_LOGOUT: &str = "Se déconnecter";
 pub const NAV_LABEL: &str = "Navigation principale";
 
@@ -318,9 +321,8 @@ pub const RECEIVED: &str = "Reçu par le boîtier le";
 // Tracking
 pub const TRACKING_TITLE: &str = "Suivi des messages";
 pub const SEARCH_LEGEND: &str = "Rechercher";
-pub const SEARCH_TEXT_LABEL: &str = "Correspondant ou identifiant";
-pub const SEARCH_TEXT_HINT: &str =
-    "Une partie de l’adresse MSSanté du destinataire, ou le numéro du message.";
+pub const SEARCH_TEXT_LABEL: &str = "Correspondant, patient ou identifiant";
+pub const SEARCH_TEXT_HINT: &str = "Une partie de l’adresse MSSanté du destinataire, le numéro du message, ou le patient (nom, date de naissance JJ/MM/AAAA, INS) pour les documents déposés avec leur fiche.";
 pub const SEARCH_STATE_LABEL: &str = "État";
 pub const SEARCH_ANY_STATE: &str = "Tous les états";
 pub const SEARCH_FROM_LABEL: &str = "Accepté à partir du";
@@ -410,6 +412,8 @@ pub fn audit_action(action: &str) -> &str {
         "signin_failed" => "Échec de connexion",
         "signout" => "Déconnexion",
         "settings_changed" => "Réglage modifié",
+        "contact_added" => "Correspondant ajouté au carnet",
+        "contact_removed" => "Correspondant retiré du carnet",
         other => other,
     }
 }
@@ -651,5 +655,146 @@ pub fn connection_advice(code: &str) -> &'static str {
         _ => {
             "La connexion a échoué. Vérifiez les réglages de l’opérateur ; si le problème persiste, téléchargez le paquet d’assistance pour votre installateur."
         }
+    }
+}
+
+// Address book, health directory, paper report
+pub const CONTACTS_TITLE: &str = "Carnet d’adresses";
+pub const CONTACTS_INTRO: &str = "Les correspondants du cabinet. Chacun a un dossier de dépôt dans le dossier des documents à envoyer : un PDF déposé dans ce dossier part vers ce correspondant (par MSSanté, ou sur papier s’il n’a pas d’adresse MSSanté).";
+pub const CONTACTS_CAPTION: &str = "Correspondants (par nom)";
+pub const CONTACTS_NOTHING: &str = "Le carnet est vide. Ajoutez un correspondant depuis l’annuaire santé ou avec le formulaire ci-dessous.";
+pub const COL_NAME: &str = "Nom";
+pub const COL_PROFESSION: &str = "Profession ou spécialité";
+pub const COL_TOWN: &str = "Ville";
+pub const COL_MSSANTE: &str = "Adresse MSSanté";
+pub const COL_FOLDER: &str = "Dossier de dépôt";
+pub const ON_PAPER: &str = "Pas d’adresse MSSanté : envoi sur papier";
+pub const CONTACT_REMOVE: &str = "Retirer";
+pub const CONTACT_ADD_TITLE: &str = "Ajouter un correspondant à la main";
+pub const CONTACT_ADD_HINT: &str = "Une adresse MSSanté, ou à défaut une adresse postale complète (rue, code postal, ville) pour l’envoi sur papier. Pour un professionnel inscrit à l’annuaire santé, passez plutôt par l’annuaire : tout est rempli pour vous.";
+pub const CONTACT_NAME_LABEL: &str = "Nom (par exemple Dr MARTIN Paul)";
+pub const CONTACT_MSSANTE_LABEL: &str = "Adresse MSSanté";
+pub const CONTACT_PROFESSION_LABEL: &str = "Profession ou spécialité";
+pub const CONTACT_STREET_LABEL: &str = "Adresse postale (rue)";
+pub const CONTACT_POSTCODE_LABEL: &str = "Code postal";
+pub const CONTACT_TOWN_LABEL: &str = "Ville";
+pub const CONTACT_ADD_SUBMIT: &str = "Ajouter au carnet";
+pub const CONTACTS_UNAVAILABLE: &str =
+    "Le carnet d’adresses est illisible sur le boîtier. Contactez votre installateur.";
+pub const NO_SUCH_CONTACT: &str = "Ce correspondant n’est pas (ou plus) dans le carnet.";
+pub const NOT_IN_DIRECTORY: &str = "Cette adresse n’est pas dans l’annuaire santé.";
+pub const BAD_CONTACT_ID: &str = "Numéro de correspondant incorrect.";
+pub const BAD_CONTACT_FORM: &str = "Formulaire incorrect : le nom (200 caractères au plus) est obligatoire, l’adresse MSSanté doit être une adresse de messagerie, et aucun champ ne doit contenir de caractère invisible.";
+pub const REMOVE_TITLE: &str = "Retirer un correspondant";
+pub const REMOVE_WARNING: &str = "Le correspondant sera retiré du carnet. Son dossier de dépôt reste en place avec ce qu’il contient, mais les documents qui y seront déposés ne lui seront plus envoyés.";
+pub const REMOVE_CONFIRM_LABEL: &str = "Je confirme vouloir retirer ce correspondant du carnet";
+pub const REMOVE_SUBMIT: &str = "Retirer du carnet";
+pub const REMOVE_NOT_CONFIRMED: &str =
+    "Cochez la case de confirmation pour retirer ce correspondant.";
+pub const CANCEL: &str = "Annuler";
+
+pub fn contact_added(name: &str, folder: &str) -> String {
+    format!("{name} a été ajouté au carnet. Son dossier de dépôt : « {folder} ».")
+}
+
+pub fn contact_removed(name: &str) -> String {
+    format!("{name} a été retiré du carnet.")
+}
+
+pub const DIRECTORY_TITLE: &str = "Annuaire santé";
+pub const DIRECTORY_SEARCH_LABEL: &str = "Nom, profession, ville ou n° RPPS";
+pub const DIRECTORY_SEARCH_HINT: &str = "Chaque mot doit être le début d’un mot de la fiche : « martin niort », « cardio poitiers », « 10001234567 ». Majuscules et accents sont ignorés.";
+pub const DIRECTORY_CAPTION: &str = "Résultats de l’annuaire";
+pub const DIRECTORY_NOTHING: &str = "Aucune fiche ne correspond à cette recherche.";
+pub const COL_SPECIALTY: &str = "Spécialité";
+pub const COL_ADD: &str = "Carnet";
+pub const ALREADY_IN_BOOK: &str = "Déjà dans le carnet";
+pub const DIRECTORY_UNAVAILABLE: &str =
+    "L’annuaire santé est illisible sur le boîtier. Contactez votre installateur.";
+pub const DIRECTORY_NOT_IMPORTED: &str = "L’annuaire santé n’a pas encore été importé sur ce boîtier : la recherche ne trouvera rien. Votre installateur l’importe avec la commande « facteur directory import » à partir du fichier public Extraction_Correspondance_MSSante de l’Annuaire Santé (annuaire.sante.fr), puis le tient à jour en la relançant régulièrement.";
+pub const BAD_DIRECTORY_SEARCH: &str =
+    "Recherche incorrecte : 200 caractères au plus, sans caractère invisible.";
+
+pub fn directory_status(entries: u64, imported: &str) -> String {
+    match entries {
+        0 | 1 => format!("Annuaire importé le {imported} : {entries} boîte aux lettres MSSanté."),
+        n => format!("Annuaire importé le {imported} : {n} boîtes aux lettres MSSanté."),
+    }
+}
+
+pub fn directory_count(n: usize, limit: usize) -> String {
+    match n {
+        1 => "1 fiche trouvée.".into(),
+        n if n >= limit => {
+            format!("{n} fiches affichées : précisez la recherche pour voir les autres.")
+        }
+        n => format!("{n} fiches trouvées."),
+    }
+}
+
+pub fn add_to_book_for(name: &str) -> String {
+    format!("Ajouter au carnet : {name}")
+}
+
+pub const PAPER_TITLE: &str = "Courrier papier";
+pub const PAPER_INTRO: &str = "Les correspondants à qui le cabinet a dû envoyer des documents sur papier, faute d’adresse MSSanté, les plus fréquents d’abord. Invitez-les à rejoindre MSSanté : la lettre d’invitation est prête à imprimer.";
+pub const PAPER_MONTH_LABEL: &str = "Mois";
+pub const PAPER_MONTH_SUBMIT: &str = "Afficher";
+pub const PAPER_PREVIOUS: &str = "Mois précédent";
+pub const PAPER_NEXT: &str = "Mois suivant";
+pub const PAPER_CAPTION: &str = "Correspondants joints sur papier";
+pub const COL_ADDRESS: &str = "Adresse postale";
+pub const COL_LETTERS: &str = "Envois papier";
+pub const COL_LAST_LETTER: &str = "Dernier envoi";
+pub const COL_INVITATION: &str = "Invitation à MSSanté";
+pub const INVITATION_LINK: &str = "Télécharger la lettre (PDF)";
+pub const PAPER_NOT_CONFIGURED: &str = "L’envoi sur papier n’est pas configuré sur ce boîtier (réglages « paper » : en-tête du cabinet, dossier à imprimer) : aucun courrier papier n’est préparé, et les lettres d’invitation ne peuvent pas être faites. Votre installateur peut le configurer.";
+pub const NO_SUCH_PAPER_CORRESPONDENT: &str =
+    "Aucun courrier papier n’a été envoyé à ce correspondant.";
+pub const BAD_MONTH: &str = "Mois incorrect : utilisez le format AAAA-MM.";
+pub const BAD_PAPER_KEY: &str = "Correspondant incorrect.";
+pub const INVITATION_FAILED: &str = "La lettre d’invitation n’a pas pu être préparée.";
+
+pub fn paper_nothing(month: &str) -> String {
+    format!("Aucun document envoyé sur papier en {month}.")
+}
+
+/// "2026-11" → "novembre 2026".
+pub fn month_label(month: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    match month.split_once('-') {
+        Some((y, m)) => match m.parse::<usize>() {
+            Ok(n @ 1..=12) => format!("{} {y}", MONTHS[n - 1]),
+            _ => month.to_string(),
+        },
+        None => month.to_string(),
+    }
+}
+
+pub fn invitation_for(name: &str) -> String {
+    format!("Télécharger la lettre (PDF) : invitation de {name} à MSSanté")
+}
+
+// Tracking: patient
+pub const COL_PATIENT: &str = "Patient";
+pub const PATIENT: &str = "Patient";
+
+pub fn patient_with_ins(label: &str, ins: Option<&str>) -> String {
+    match ins {
+        Some(ins) => format!("{label} (INS {ins})"),
+        None => label.to_string(),
     }
 }

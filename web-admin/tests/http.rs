@@ -122,6 +122,8 @@ struct Mail {
     /// Every call received: "POST /v1/queue/…?… {body}" or "GET /v1/…?…".
     calls: Vec<String>,
     audit_broken: bool,
+    /// Address book, directory and paper side (`directory_routes`).
+    dir: FakeDirectory,
 }
 
 type FakeMail = Arc<Mutex<Mail>>;
@@ -238,7 +240,8 @@ async fn fake_tracking(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> 
     hits.push(
         json!({"queue_id": DONE_QID, "message_id": DONE_MID, "recipient": MARTIN,
                      "state": "delivered", "receipt_requested": true, "detail": null,
-                     "sent_at": 1_767_200_000i64, "updated_at": 1_767_200_100i64}),
+                     "sent_at": 1_767_200_000i64, "updated_at": 1_767_200_100i64,
+                     "patient": PATIENT, "patient_ins": PATIENT_INS}),
     );
     hits.push(
         json!({"queue_id": null, "message_id": null, "recipient": "Dr Papier, Lyon",
@@ -273,7 +276,7 @@ async fn fake_timeline(
     if key == DONE_MID.trim_start_matches('<').trim_end_matches('>') || key == DONE_QID {
         return Json(json!({
             "message_id": DONE_MID, "queue_ids": [DONE_QID], "submitted_by": "secretariat",
-            "received_at": 1_767_200_000i64,
+            "received_at": 1_767_200_000i64, "patient": PATIENT, "patient_ins": PATIENT_INS,
             "recipients": [{"recipient": MARTIN, "queue_id": DONE_QID, "state": "delivered", "detail": null,
                 "timeline": [{"at": 1_767_200_000i64, "event": "accepted", "detail": null},
                              {"at": 1_767_200_002i64, "event": "sent", "detail": "250 2.0.0 Ok"},
@@ -382,7 +385,8 @@ fn mail_routes(mail: FakeMail) -> Router {
         .route("/v1/tracking/{key}", get(fake_timeline))
         .route("/v1/audit", get(fake_audit).post(fake_audit_append))
         .route("/v1/audit/verify", get(fake_audit_verify))
-        .with_state(mail)
+        .with_state(mail.clone())
+        .merge(directory_routes(mail))
 }
 
 fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> (FakeState, FakeMail) {
@@ -1518,7 +1522,7 @@ async fn tracking_search_and_timeline() {
     assert_eq!(page.status, StatusCode::OK);
     assert_security_headers(&page);
     for text in [
-        "<label for=\"q\">Correspondant ou identifiant</label>",
+        "<label for=\"q\">Correspondant, patient ou identifiant</label>",
         "<label for=\"state\">État</label>",
         "type=\"date\"",
         "<option value=\"delivered\">Remis</option>",
@@ -1758,4 +1762,630 @@ async fn new_pages_say_the_daemon_is_down_in_french() {
     );
     let dash = t.get("/dashboard", Some(&cookie)).await;
     assert!(!dash.body.contains("Derniers messages"));
+}
+
+// -- address book, health directory, paper report ------------------------------------
+
+const PATIENT: &str = "LÉGER <Hélène> 25/03/1979";
+const PATIENT_INS: &str = "279035121518989";
+const PAUL: &str = "paul.martin@medecin.mssante.fr";
+const PAUL_FOLDER: &str = "Dr MARTIN Paul (Cardiologie, Niort)";
+const PAPER_KEY: &str = "dr papier|69000";
+
+#[derive(Default)]
+struct FakeDirectory {
+    contacts: Vec<Value>,
+    next_id: i64,
+    not_imported: bool,
+    paper_unset: bool,
+}
+
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .map(percent_decode)
+}
+
+async fn fake_directory_status(State(s): State<FakeMail>) -> Json<Value> {
+    let m = s.lock().unwrap();
+    if m.dir.not_imported {
+        Json(json!({"available": true, "entries": 0, "imported_at": null, "source": null}))
+    } else {
+        Json(
+            json!({"available": true, "entries": 2, "imported_at": 1_767_261_600i64,
+                    "source": "Extraction_Correspondance_MSSante.zip"}),
+        )
+    }
+}
+
+async fn fake_directory_search(
+    State(s): State<FakeMail>,
+    RawQuery(query): RawQuery,
+) -> Json<Value> {
+    let mut m = s.lock().unwrap();
+    let q = query.unwrap_or_default();
+    m.calls.push(format!("GET /v1/directory/search?{q}"));
+    let text = query_value(&q, "q").unwrap_or_default().to_lowercase();
+    let in_book = m
+        .dir
+        .contacts
+        .iter()
+        .find(|c| c["mssante"] == PAUL)
+        .map(|c| c["id"].clone())
+        .unwrap_or(Value::Null);
+    let entries = if text.contains("martin") && !m.dir.not_imported {
+        vec![
+            json!({"mailbox": PAUL, "name": "Dr MARTIN Paul", "profession": "Médecin",
+                    "specialty": "Cardiologie", "organisation": "", "postcode": "79000",
+                    "town": "NIORT", "rpps": "10001234567", "contact_id": in_book}),
+        ]
+    } else {
+        vec![]
+    };
+    Json(json!({ "entries": entries }))
+}
+
+async fn fake_contacts(State(s): State<FakeMail>) -> Json<Value> {
+    Json(json!({ "contacts": s.lock().unwrap().dir.contacts }))
+}
+
+async fn fake_contact_add(State(s): State<FakeMail>, body: String) -> Response {
+    let mut m = s.lock().unwrap();
+    m.calls.push(format!("POST /v1/contacts {body}"));
+    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let (name, mssante, folder) = match request["from_directory"].as_str() {
+        Some(PAUL) => (
+            "Dr MARTIN Paul".to_string(),
+            Some(PAUL.to_string()),
+            PAUL_FOLDER.to_string(),
+        ),
+        Some(_) => return refuse(StatusCode::NOT_FOUND, "not_in_directory", None),
+        None => {
+            let name = request["name"].as_str().unwrap_or("").to_string();
+            let mssante = request["mssante"].as_str().map(str::to_string);
+            if mssante
+                .as_deref()
+                .is_some_and(|a| a.ends_with("@gmail.com"))
+            {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({"error": "contact_refused",
+                                "message": "Le domaine « gmail.com » ne fait pas partie de la messagerie sécurisée de santé (MSSanté) : aucun envoi n'est possible vers cette adresse."})),
+                )
+                    .into_response();
+            }
+            let folder = format!("{name} (Niort)");
+            (name, mssante, folder)
+        }
+    };
+    if m.dir
+        .contacts
+        .iter()
+        .any(|c| c["folder_name"] == folder.as_str())
+    {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "contact_refused", "message": "« x » est déjà dans le carnet (n° 1)."})),
+        )
+            .into_response();
+    }
+    m.dir.next_id += 1;
+    let contact = json!({"id": m.dir.next_id, "display_name": name, "profession": "Cardiologie",
+                         "town": "Niort", "mssante": mssante, "postal": null, "folder_name": folder});
+    m.dir.contacts.push(contact.clone());
+    let warnings: Vec<&str> = if request["from_directory"].is_null() {
+        vec!["Adresse absente de l'annuaire santé : vérifiez-la."]
+    } else {
+        vec![]
+    };
+    Json(
+        json!({"contact": contact, "folder_name": folder, "warnings": warnings,
+                "folders": [format!("/srv/outbox/{folder}")], "folder_errors": []}),
+    )
+    .into_response()
+}
+
+async fn fake_contact_remove(
+    State(s): State<FakeMail>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    let mut m = s.lock().unwrap();
+    m.calls
+        .push(format!("POST /v1/contacts/{id}/delete {body}"));
+    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if request["confirm"] != json!(true) {
+        return refuse(StatusCode::BAD_REQUEST, "confirm_required", None);
+    }
+    let Some(at) = m
+        .dir
+        .contacts
+        .iter()
+        .position(|c| c["id"] == json!(id.parse::<i64>().unwrap_or(-1)))
+    else {
+        return refuse(StatusCode::NOT_FOUND, "no_such_contact", None);
+    };
+    let removed = m.dir.contacts.remove(at);
+    Json(json!({ "removed": removed })).into_response()
+}
+
+async fn fake_paper_summary(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Response {
+    let mut m = s.lock().unwrap();
+    let q = query.unwrap_or_default();
+    m.calls.push(format!("GET /v1/paper/summary?{q}"));
+    let month = query_value(&q, "month").unwrap_or_else(|| "2026-11".into());
+    let rows = if month == "2026-11" {
+        vec![
+            json!({"key": PAPER_KEY, "correspondent": "Dr PAPIER <Jean>",
+                    "address": "Dr PAPIER, 1 rue A, 69000 LYON", "count": 3, "last_at": 1_767_100_000i64}),
+        ]
+    } else {
+        vec![]
+    };
+    Json(json!({"month": month, "configured": !m.dir.paper_unset, "correspondents": rows}))
+        .into_response()
+}
+
+async fn fake_invitation(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Response {
+    let mut m = s.lock().unwrap();
+    let q = query.unwrap_or_default();
+    m.calls.push(format!("GET /v1/paper/invitation?{q}"));
+    if m.dir.paper_unset {
+        return refuse(StatusCode::CONFLICT, "paper_not_configured", None);
+    }
+    if query_value(&q, "key").as_deref() != Some(PAPER_KEY) {
+        return refuse(StatusCode::NOT_FOUND, "no_such_correspondent", None);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/pdf")],
+        b"%PDF-1.7\n% invitation\n%%EOF\n".to_vec(),
+    )
+        .into_response()
+}
+
+fn directory_routes(mail: FakeMail) -> Router {
+    Router::new()
+        .route("/v1/directory/status", get(fake_directory_status))
+        .route("/v1/directory/search", get(fake_directory_search))
+        .route("/v1/contacts", get(fake_contacts).post(fake_contact_add))
+        .route("/v1/contacts/{id}/delete", post(fake_contact_remove))
+        .route("/v1/paper/summary", get(fake_paper_summary))
+        .route("/v1/paper/invitation", get(fake_invitation))
+        .with_state(mail)
+}
+
+const DIRECTORY_PAGES: [&str; 6] = [
+    "/contacts",
+    "/contacts/1/delete",
+    "/directory",
+    "/directory?q=martin",
+    "/paper?month=2026-11",
+    "/paper/invitation?key=dr%20papier%7C69000",
+];
+
+#[tokio::test]
+async fn directory_pages_need_login_and_csrf() {
+    let t = harness();
+    for path in DIRECTORY_PAGES {
+        let r = t.get(path, None).await;
+        assert_eq!(r.location(), "/setup", "{path}");
+    }
+    t.claim().await;
+    for path in DIRECTORY_PAGES {
+        let r = t.get(path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), "/login", "{path}");
+        assert_security_headers(&r);
+    }
+    for path in ["/contacts", "/contacts/1/delete"] {
+        let r = t
+            .post(path, None, &[("csrf", "x"), ("from_directory", PAUL)])
+            .await;
+        assert_eq!(r.location(), "/login", "{path}");
+    }
+    let (cookie, csrf) = t.login().await;
+    // Every page is reachable from the navigation.
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    for link in [
+        "href=\"/contacts\"",
+        "href=\"/directory\"",
+        "href=\"/paper\"",
+    ] {
+        assert!(dash.body.contains(link), "{link}");
+    }
+    // POSTs without the session's token: 403, nothing asked of the daemon.
+    let before = t.mail().calls.len();
+    for (path, form) in [
+        ("/contacts", vec![("from_directory", PAUL)]),
+        (
+            "/contacts",
+            vec![("csrf", "0".repeat(64).leak() as &str), ("name", "Dr X")],
+        ),
+        ("/contacts/1/delete", vec![("confirm", "1")]),
+    ] {
+        let r = t.post(path, Some(&cookie), &form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(t.mail().calls.len(), before);
+    assert!(t.mail().dir.contacts.is_empty());
+    // The right token works.
+    let r = t
+        .post(
+            "/contacts",
+            Some(&cookie),
+            &[("csrf", &csrf), ("from_directory", PAUL)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(t.mail().dir.contacts.len(), 1);
+}
+
+#[tokio::test]
+async fn contacts_are_added_from_the_directory_or_by_hand_and_removed_after_confirmation() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let empty = t.get("/contacts", Some(&cookie)).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("data-empty=\"contacts\""));
+
+    // From a directory result.
+    let r = t
+        .post(
+            "/contacts",
+            Some(&cookie),
+            &[("csrf", &csrf), ("from_directory", PAUL)],
+        )
+        .await;
+    assert_eq!(r.location(), "/contacts");
+    let sent: Value =
+        serde_json::from_str(t.last_call().strip_prefix("POST /v1/contacts ").unwrap()).unwrap();
+    assert_eq!(sent, json!({"from_directory": PAUL, "actor": "web:admin"}));
+    let page = t.get("/contacts", Some(&cookie)).await;
+    assert!(
+        page.body.contains("role=\"status\""),
+        "flash: {}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("dossier de dépôt : « {PAUL_FOLDER} »")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!(
+        "<td class=\"folder\" data-folder>{PAUL_FOLDER}</td>"
+    )));
+    // The flash is shown once.
+    let again = t.get("/contacts", Some(&cookie)).await;
+    assert!(!again.body.contains("a été ajouté"));
+
+    // By hand: the address outside MSSanté is refused by the daemon, in French.
+    let r = t
+        .post(
+            "/contacts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", "Dr X"),
+                ("mssante", "dr.x@gmail.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/contacts");
+    let page = t.get("/contacts", Some(&cookie)).await;
+    assert!(
+        page.body.contains("« gmail.com » ne fait pas partie"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("role=\"alert\""));
+    // Accepted with the directory's warning; optional fields not sent when empty.
+    let r = t
+        .post(
+            "/contacts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("name", " Dr NEUF Jean "),
+                ("mssante", "jean.neuf@medecin.mssante.fr"),
+                ("profession", ""),
+                ("street", "3 rue du Marché"),
+                ("postcode", "79000"),
+                ("town", "Niort"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/contacts");
+    let sent: Value =
+        serde_json::from_str(t.last_call().strip_prefix("POST /v1/contacts ").unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        json!({"name": "Dr NEUF Jean", "mssante": "jean.neuf@medecin.mssante.fr",
+               "postal_lines": ["3 rue du Marché"], "postcode": "79000", "town": "Niort",
+               "actor": "web:admin"})
+    );
+    let page = t.get("/contacts", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Adresse absente de l&#39;annuaire santé")
+    );
+
+    // Malformed input: 400, the daemon is not asked.
+    let before = t.mail().calls.len();
+    for form in [
+        vec![("name", "")],
+        vec![("name", "Dr X"), ("mssante", "pas une adresse")],
+        vec![("name", "Dr\u{1}X")],
+        vec![("from_directory", "a b@c")],
+        vec![("name", "Dr X"), ("postcode", "123456789012")],
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let r = t.post("/contacts", Some(&cookie), &form).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert!(r.body.contains("Formulaire incorrect"));
+    }
+    assert_eq!(
+        t.post_raw("/contacts", Some(&cookie), "name=a&name=b".into())
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(t.mail().calls.len(), before);
+    // Not in the directory (any more): 404.
+    let r = t
+        .post(
+            "/contacts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("from_directory", "nobody@medecin.mssante.fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Removal: the confirmation page, then the POST with its box ticked.
+    let page = t.get("/contacts/1/delete", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in [
+        PAUL,
+        PAUL_FOLDER,
+        "name=\"confirm\"",
+        "required",
+        "Annuler",
+        "reste en place",
+    ] {
+        assert!(page.body.contains(text), "{text}");
+    }
+    assert_eq!(
+        t.get("/contacts/99/delete", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for bad in [
+        "/contacts/abc/delete",
+        "/contacts/0/delete",
+        "/contacts/-1/delete",
+    ] {
+        assert_eq!(
+            t.get(bad, Some(&cookie)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    let before = t.mail().calls.len();
+    let r = t
+        .post("/contacts/1/delete", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = t
+        .post(
+            "/contacts/abc/delete",
+            Some(&cookie),
+            &[("csrf", &csrf), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(t.mail().calls.len(), before, "refused before the daemon");
+    let r = t
+        .post(
+            "/contacts/1/delete",
+            Some(&cookie),
+            &[("csrf", &csrf), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.location(), "/contacts");
+    assert_eq!(
+        t.last_call(),
+        "POST /v1/contacts/1/delete {\"actor\":\"web:admin\",\"confirm\":true}"
+    );
+    let page = t.get("/contacts", Some(&cookie)).await;
+    assert!(page.body.contains("Dr MARTIN Paul a été retiré du carnet."));
+    assert!(!page.body.contains(PAUL_FOLDER));
+    let r = t
+        .post(
+            "/contacts/1/delete",
+            Some(&cookie),
+            &[("csrf", &csrf), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "already removed");
+}
+
+#[tokio::test]
+async fn directory_search_offers_to_add_to_the_book() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let page = t.get("/directory", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-directory-entries=\"2\""));
+    assert!(!page.body.contains("<table"), "no search yet");
+
+    let page = t.get("/directory?q=martin+niort", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        t.last_call(),
+        "GET /v1/directory/search?q=martin%20niort&limit=50"
+    );
+    for text in [
+        "Dr MARTIN Paul",
+        "Cardiologie",
+        "79000 NIORT",
+        &format!("name=\"from_directory\" value=\"{PAUL}\""),
+        &format!("name=\"csrf\" value=\"{csrf}\""),
+        "Ajouter au carnet : Dr MARTIN Paul",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    t.post(
+        "/contacts",
+        Some(&cookie),
+        &[("csrf", &csrf), ("from_directory", PAUL)],
+    )
+    .await;
+    let page = t.get("/directory?q=martin", Some(&cookie)).await;
+    assert!(page.body.contains("Déjà dans le carnet"));
+    assert!(!page.body.contains("name=\"from_directory\""));
+    let none = t.get("/directory?q=personne", Some(&cookie)).await;
+    assert!(none.body.contains("data-empty=\"directory\""));
+
+    // Refused before the daemon: too long, control characters.
+    let before = t.mail().calls.len();
+    let long = format!("/directory?q={}", "a".repeat(201));
+    assert_eq!(
+        t.get(&long, Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        t.get("/directory?q=a%00b", Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(t.mail().calls.len(), before);
+
+    // Never imported: said plainly, with how the installer does it.
+    t.mail().dir.not_imported = true;
+    let page = t.get("/directory", Some(&cookie)).await;
+    assert!(page.body.contains("data-directory=\"not-imported\""));
+    assert!(page.body.contains("n’a pas encore été importé"));
+    assert!(page.body.contains("facteur directory import"));
+}
+
+#[tokio::test]
+async fn paper_report_and_invitation_download() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/paper", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(t.last_call(), "GET /v1/paper/summary?");
+    for text in [
+        "Dr PAPIER &lt;Jean&gt;",
+        "novembre 2026",
+        "type=\"month\"",
+        "href=\"/paper?month=2026-10\"",
+        "href=\"/paper?month=2026-12\"",
+        "href=\"/paper/invitation?key=dr%20papier%7C69000&amp;month=2026-11\"",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    let october = t.get("/paper?month=2026-10", Some(&cookie)).await;
+    assert_eq!(t.last_call(), "GET /v1/paper/summary?month=2026-10");
+    assert!(october.body.contains("data-empty=\"paper\""));
+    assert!(october.body.contains("octobre 2026"));
+    let before = t.mail().calls.len();
+    for bad in [
+        "/paper?month=2026-13",
+        "/paper?month=novembre",
+        "/paper?month=2026-1",
+    ] {
+        assert_eq!(
+            t.get(bad, Some(&cookie)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    for bad in [
+        "/paper/invitation",
+        "/paper/invitation?key=",
+        "/paper/invitation?key=a%0Ab",
+        "/paper/invitation?key=x&month=13",
+    ] {
+        assert_eq!(
+            t.get(bad, Some(&cookie)).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(t.mail().calls.len(), before);
+
+    let pdf = t
+        .get(
+            "/paper/invitation?key=dr%20papier%7C69000&month=2026-11",
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers[header::CONTENT_TYPE], "application/pdf");
+    assert_eq!(
+        pdf.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"invitation-mssante.pdf\""
+    );
+    assert!(pdf.body.starts_with("%PDF-"));
+    assert_security_headers(&pdf);
+    assert_eq!(
+        t.last_call(),
+        "GET /v1/paper/invitation?key=dr%20papier%7C69000&month=2026-11"
+    );
+    let unknown = t.get("/paper/invitation?key=nobody", Some(&cookie)).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("Aucun courrier papier"));
+
+    // Paper not set up: the page says so, and no letter is offered.
+    t.mail().dir.paper_unset = true;
+    let page = t.get("/paper", Some(&cookie)).await;
+    assert!(page.body.contains("data-paper=\"not-configured\""));
+    assert!(page.body.contains("n’est pas configuré"));
+    assert!(!page.body.contains("/paper/invitation"));
+    let refused = t
+        .get("/paper/invitation?key=dr%20papier%7C69000", Some(&cookie))
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn tracking_shows_and_searches_the_patient() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t
+        .get("/tracking?q=L%C3%A9ger+H%C3%A9l%C3%A8ne", Some(&cookie))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        t.last_call(),
+        "GET /v1/tracking?limit=200&q=L%C3%A9ger%20H%C3%A9l%C3%A8ne"
+    );
+    assert!(page.body.contains("<th scope=\"col\">Patient</th>"));
+    assert!(
+        page.body.contains(
+            "<td data-patient>LÉGER &lt;Hélène&gt; 25/03/1979 (INS 279035121518989)</td>"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("patient (nom, date de naissance"));
+    let line = t
+        .get("/tracking/abc.1%2Bx%40facteur.test", Some(&cookie))
+        .await;
+    assert_eq!(line.status, StatusCode::OK);
+    assert!(line.body.contains(
+        "<span data-patient>LÉGER &lt;Hélène&gt; 25/03/1979 (INS 279035121518989)</span>"
+    ));
+    // The dashboard's latest messages show it as well; without any patient
+    // in the results, no column.
+    let none = t.get("/tracking?q=personne", Some(&cookie)).await;
+    assert!(!none.body.contains("<th scope=\"col\">Patient</th>"));
 }

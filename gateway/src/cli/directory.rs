@@ -12,9 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use facteur::config::Config;
-use facteur::directory::{
-    AddressBook, Contact, Directory, DirectoryEntry, PostalAddress, check_recipient,
-};
+use facteur::directory::{AddressBook, Directory, DirectoryEntry, NewContact};
 use facteur::whitelist::Whitelist;
 
 /// Skipped lines printed after an import (the report keeps more).
@@ -272,65 +270,39 @@ pub fn contacts(config_path: &Path, command: ContactsCommand) -> anyhow::Result<
 
 fn add_contact(config: &Config, book: &AddressBook, add: AddContact) -> anyhow::Result<()> {
     let directory = Directory::open(&config.data_dir)?;
-    let mut contact = match &add.from_directory {
-        Some(addr) => {
-            let entry = directory
-                .lookup(addr)?
-                .with_context(|| format!("{addr} is not in the directory"))?;
-            Contact::from_directory(&entry)
-        }
-        None => {
-            let name = add.name.clone().unwrap_or_default();
-            let postal = (!add.postal_line.is_empty()).then(|| PostalAddress {
-                name_line: name.clone(),
-                lines: add.postal_line.clone(),
-                postcode: add.postcode.clone().unwrap_or_default(),
-                town: add.town.clone().unwrap_or_default(),
-                country: add.country.clone().unwrap_or_default(),
-            });
-            Contact {
-                display_name: name,
-                mssante: add.mssante.clone(),
-                postal,
-                town: add.town.clone().unwrap_or_default(),
-                ..Contact::default()
-            }
-        }
+    let whitelist = Whitelist::load(&config.mssante.whitelist)?;
+    let new = NewContact {
+        from_directory: add.from_directory,
+        name: add.name,
+        mssante: add.mssante,
+        postal_lines: add.postal_line,
+        postcode: add.postcode,
+        town: add.town,
+        country: add.country,
+        profession: add.profession,
+        rpps: add.rpps,
+        note: add.note,
     };
-    if let Some(profession) = add.profession {
-        contact.profession = profession;
-    }
-    if let Some(rpps) = add.rpps {
-        contact.rpps = Some(rpps);
-    }
-    if let Some(note) = add.note {
-        contact.note = note;
-    }
-    if let Some(addr) = &contact.mssante {
-        let whitelist = Whitelist::load(&config.mssante.whitelist)?;
-        let check = check_recipient(addr, &whitelist, Some(&directory));
-        if let Some(refusal) = check.refusal {
-            anyhow::bail!("{refusal}");
-        }
-        for warning in &check.warnings {
-            eprintln!("attention : {warning}");
-        }
-    }
-    let contact = book.add(contact)?;
-    println!(
-        "Contact {} added; drop folder: {}",
-        contact.id,
-        contact.folder_name()
-    );
     // Its drop folder in each document folder, at once (the daemon also
     // creates missing ones).
-    for folder in config.outbox.iter().flat_map(|o| o.folders.iter()) {
-        let path = folder.join(contact.folder_name());
-        if let Err(e) = std::fs::create_dir_all(&path) {
-            eprintln!("attention : {}: {e}", path.display());
-        } else {
-            println!("{}", path.display());
-        }
+    let roots: Vec<PathBuf> = config
+        .outbox
+        .iter()
+        .flat_map(|o| o.folders.iter().cloned())
+        .collect();
+    let added = facteur::directory::add_contact(book, Some(&directory), &whitelist, &roots, &new)?;
+    for warning in &added.warnings {
+        eprintln!("attention : {warning}");
+    }
+    println!(
+        "Contact {} added; drop folder: {}",
+        added.contact.id, added.folder_name
+    );
+    for error in &added.folder_errors {
+        eprintln!("attention : {error}");
+    }
+    for path in &added.folders {
+        println!("{}", path.display());
     }
     Ok(())
 }

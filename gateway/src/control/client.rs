@@ -59,12 +59,31 @@ impl ControlClient {
         self.call("PUT", path, Bytes::from(body)).await
     }
 
+    /// GETs a file the API serves as is (a PDF): its content type and
+    /// bytes. Refusals are JSON errors as elsewhere.
+    pub async fn get_file(&self, path: &str) -> Result<(String, Vec<u8>), ApiError> {
+        let (content_type, bytes) = self.exchange("GET", path, Bytes::new()).await?;
+        Ok((content_type, bytes.to_vec()))
+    }
+
     async fn call(
         &self,
         method: &str,
         path: &str,
         body: Bytes,
     ) -> Result<serde_json::Value, ApiError> {
+        let (_, bytes) = self.exchange(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+    }
+
+    /// One request; the content type and body of a 2xx answer, the API's
+    /// error otherwise.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(String, Bytes), ApiError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ApiError::Unreachable {
@@ -87,6 +106,12 @@ impl ControlClient {
             .await
             .map_err(|e| ApiError::Protocol(e.to_string()))?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let bytes = response
             .into_body()
             .collect()
@@ -106,7 +131,7 @@ impl ControlClient {
             });
             return Err(ApiError::Refused { status, body });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+        Ok((content_type, bytes))
     }
 }
 

@@ -5,11 +5,13 @@
 
 mod client;
 mod connection_test;
+mod directory;
 mod server;
 mod settings;
 
 pub use client::{ApiError, ControlClient, encode_component};
 pub use connection_test::{ConnectionTest, Step, connection_test_router};
+pub use directory::DirectoryApi;
 pub use server::{ControlState, router, serve, setup_router};
 pub use settings::{SettingsState, settings_router};
 

@@ -34,6 +34,8 @@ pub struct ControlState {
     pub tracking: Arc<crate::queue::tracking::Tracking>,
     pub audit: Audit,
     pub started: Instant,
+    /// Directory, address book and paper report (`control/directory.rs`).
+    pub directory: Arc<super::directory::DirectoryApi>,
 }
 
 type Shared = Arc<ControlState>;
@@ -90,6 +92,7 @@ pub fn router(state: Shared, settings: Router) -> Router {
         .route("/v1/tracking", get(tracking))
         .route("/v1/tracking/{message_id}", get(timeline))
         .route("/v1/queue/{id}/{action}", post(queue_action))
+        .merge(super::directory::router(state.directory.clone()))
         .with_state(state)
         .merge(audit)
         .merge(settings)
@@ -317,7 +320,7 @@ async fn accept_identity(State(s): State<Shared>) -> Response {
 
 /// Runs a blocking read (SQLite, files) off the async threads and answers
 /// its result as JSON, or a 500 with `code` when it fails.
-async fn read_blocking<T, E>(
+pub(super) async fn read_blocking<T, E>(
     code: &'static str,
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Response

@@ -232,6 +232,14 @@ impl Intake {
         };
 
         let message_id = self.message_id(candidate, &bytes, sidecar_path.as_deref(), &before);
+        if let Some(patient) = &sidecar.patient {
+            // So that tracking finds the document by patient; the patient
+            // is never written to the log.
+            let patient = crate::queue::tracking::PatientRef::from_patient(patient);
+            if let Err(e) = self.tracking.record_patient(&message_id, &patient) {
+                tracing::warn!(error = %e, "patient not noted in tracking; the document goes on");
+            }
+        }
         let mut queue_id = None;
         if !sidecar.to.is_empty() {
             let id = match self.queue.find_message_id(&message_id).await {
@@ -385,6 +393,7 @@ impl Intake {
                     correspondent_key: &key,
                     correspondent_label: &recipient.name,
                     postal: &postal,
+                    postal_address: Some(&address),
                     title: &title,
                     at: crate::queue::now_unix(),
                 })

@@ -42,23 +42,23 @@ pub const ADDRESS_MAX_CHARS: usize = 38;
 /// the envelope (what the tests check), `(left, top, right, bottom)`.
 pub const WINDOW_SAFE_MM: (f32, f32, f32, f32) = (100.0, 45.0, 190.0, 84.0);
 
-const MARGIN_LEFT_MM: f32 = 20.0;
-const TEXT_WIDTH_MM: f32 = 170.0;
+pub(super) const MARGIN_LEFT_MM: f32 = 20.0;
+pub(super) const TEXT_WIDTH_MM: f32 = 170.0;
 const LETTERHEAD_TOP_MM: f32 = 15.0;
 /// The letterhead stays left of 90 mm, out of the window even when the
 /// sheet slides.
 const LETTERHEAD_WIDTH_MM: f32 = 70.0;
 /// Town and date: below the first fold (99 mm), so never in the window
 /// under the address, where sorting machines would read them.
-const DATE_TOP_MM: f32 = 104.0;
-const SUBJECT_TOP_MM: f32 = 118.0;
+pub(super) const DATE_TOP_MM: f32 = 104.0;
+pub(super) const SUBJECT_TOP_MM: f32 = 118.0;
 /// The invitation to MSSanté, at the foot of the page.
-const FOOTER_TOP_MM: f32 = 272.0;
-const FOOTER_GAP_MM: f32 = 8.0;
+pub(super) const FOOTER_TOP_MM: f32 = 272.0;
+pub(super) const FOOTER_GAP_MM: f32 = 8.0;
 
-const BODY_SIZE: f32 = 10.5;
-const SMALL_SIZE: f32 = 9.0;
-const FOOTER_SIZE: f32 = 8.0;
+pub(super) const BODY_SIZE: f32 = 10.5;
+pub(super) const SMALL_SIZE: f32 = 9.0;
+pub(super) const FOOTER_SIZE: f32 = 8.0;
 const ADDRESS_SIZE: f32 = 10.0;
 /// A smaller address font is never used: it would no longer be read by
 /// sorting machines.
@@ -99,7 +99,7 @@ impl Letterhead {
 }
 
 /// A correspondent's postal address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PostalAddress {
     /// "Dr Paul MARTIN", or the practice's name.
     pub name_line: String,
@@ -282,13 +282,13 @@ fn pt(mm: f32) -> f32 {
 }
 
 /// Operations of one page, placed in millimetres from the top-left corner.
-struct Page {
-    ops: Vec<Operation>,
+pub(super) struct Page {
+    pub(super) ops: Vec<Operation>,
 }
 
 impl Page {
     /// One line whose top (ascender) is `top_mm` from the top edge.
-    fn line(&mut self, x_mm: f32, top_mm: f32, face: Face, size: f32, text: &[u8]) {
+    pub(super) fn line(&mut self, x_mm: f32, top_mm: f32, face: Face, size: f32, text: &[u8]) {
         if text.is_empty() {
             return;
         }
@@ -312,7 +312,7 @@ impl Page {
 
     /// Lines wrapped to `width_mm`, from `top_mm`; returns the top of the
     /// next line.
-    fn paragraph(
+    pub(super) fn paragraph(
         &mut self,
         x_mm: f32,
         top_mm: f32,
@@ -330,7 +330,7 @@ impl Page {
     }
 }
 
-fn leading_mm(size: f32) -> f32 {
+pub(super) fn leading_mm(size: f32) -> f32 {
     size * 1.25 * 25.4 / 72.0
 }
 
@@ -525,7 +525,7 @@ fn split_paragraphs(text: &str) -> Vec<String> {
     out
 }
 
-fn draw_letterhead(page: &mut Page, head: &Letterhead) {
+pub(super) fn draw_letterhead(page: &mut Page, head: &Letterhead) {
     let x = MARGIN_LEFT_MM;
     let w = LETTERHEAD_WIDTH_MM;
     let mut top = LETTERHEAD_TOP_MM;
@@ -570,7 +570,7 @@ fn draw_letterhead(page: &mut Page, head: &Letterhead) {
     }
 }
 
-fn draw_address(page: &mut Page, lines: &[String]) -> Result<(), PaperError> {
+pub(super) fn draw_address(page: &mut Page, lines: &[String]) -> Result<(), PaperError> {
     let encoded: Vec<Vec<u8>> = lines.iter().map(|l| winansi::encode(l)).collect();
     let widest = encoded
         .iter()
@@ -594,7 +594,7 @@ fn draw_address(page: &mut Page, lines: &[String]) -> Result<(), PaperError> {
 }
 
 /// A one-page document holding `page`, with the two standard fonts.
-fn page_document(page: Page) -> Result<(Document, ObjectId), PaperError> {
+pub(super) fn page_document(page: Page) -> Result<(Document, ObjectId), PaperError> {
     let mut doc = Document::with_version("1.7");
     let pages_id = doc.new_object_id();
     let mut fonts = lopdf::Dictionary::new();

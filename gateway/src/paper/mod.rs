@@ -5,6 +5,7 @@
 //! when a printer is configured, sent to it over IPP.
 //!
 //! - [`letter`]: the cover letter page; [`winansi`]: its text and fonts.
+//! - [`invitation`]: the letter inviting a correspondent to join MSSanté.
 //! - [`merge`]: the document's pages appended; bad PDFs refused.
 //! - [`spool`]: files written whole, never over another.
 //! - [`ipp`]: the printer.
@@ -13,6 +14,7 @@
 //!
 //! See `docs/paper.md`.
 
+pub mod invitation;
 pub mod ipp;
 pub mod letter;
 pub mod merge;

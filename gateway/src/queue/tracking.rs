@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::store::QueueError;
 use crate::inbound::receipts::ReportEvent;
@@ -69,6 +69,7 @@ impl Tracking {
              );
              CREATE INDEX IF NOT EXISTS paper_sent_at ON paper_sent (sent_at);",
         )?;
+        migrate(&conn)?;
         Ok(Tracking {
             conn: Mutex::new(conn),
         })
@@ -180,17 +181,21 @@ impl Tracking {
                  VALUES (?1, ?2, 0, 'paper', ?3, ?4, ?4)",
                 params![sent.message_key, key, sent.postal, sent.at],
             )?;
+            let postal_json = sent
+                .postal_address
+                .and_then(|a| serde_json::to_string(a).ok());
             tx.execute(
                 "INSERT OR IGNORE INTO paper_sent
-                 (message_key, correspondent_key, correspondent_label, postal, title, sent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 (message_key, correspondent_key, correspondent_label, postal, title, sent_at, postal_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     sent.message_key,
                     key,
                     sent.correspondent_label,
                     sent.postal,
                     sent.title,
-                    sent.at
+                    sent.at,
+                    postal_json
                 ],
             )?;
             tx.commit()
@@ -304,6 +309,13 @@ pub struct TrackHit {
     /// When the box accepted the message (or the letter was made).
     pub sent_at: i64,
     pub updated_at: i64,
+    /// The patient the document is about (`NOM Prénom JJ/MM/AAAA`), for
+    /// documents from the document folder whose sidecar named one.
+    #[serde(default)]
+    pub patient: Option<String>,
+    /// The patient's INS matricule, when given.
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 /// A step of a recipient's timeline.
@@ -336,6 +348,11 @@ pub struct MessageTimeline {
     pub submitted_by: Option<String>,
     pub received_at: Option<i64>,
     pub recipients: Vec<RecipientTimeline>,
+    /// As in [`TrackHit`].
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub patient_ins: Option<String>,
 }
 
 const SEARCH: &str = "
@@ -353,32 +370,38 @@ WITH rows AS (
   WHERE NOT EXISTS (SELECT 1 FROM messages m JOIN recipients r ON r.message = m.id
                     WHERE m.message_id = t.message_id AND lower(r.address) = t.recipient)
 )
-SELECT queue_id, message_id, recipient, state, receipt_requested, detail, at, updated_at FROM rows
-WHERE (?1 IS NULL OR recipient LIKE ?1 ESCAPE '\\' OR message_id LIKE ?1 ESCAPE '\\'
-       OR queue_id LIKE ?1 ESCAPE '\\')
-  AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-ORDER BY at DESC, queue_id, recipient
+SELECT rows.queue_id, rows.message_id, rows.recipient, rows.state, rows.receipt_requested,
+       rows.detail, rows.at, rows.updated_at, p.label, p.ins
+FROM rows LEFT JOIN message_patients p ON p.message_id = rows.message_id
+WHERE (?1 IS NULL OR rows.recipient LIKE ?1 ESCAPE '\\' OR rows.message_id LIKE ?1 ESCAPE '\\'
+       OR rows.queue_id LIKE ?1 ESCAPE '\\' OR p.search LIKE ?6 ESCAPE '\\')
+  AND (?2 IS NULL OR rows.state = ?2) AND (?3 IS NULL OR rows.at >= ?3) AND (?4 IS NULL OR rows.at < ?4)
+ORDER BY rows.at DESC, rows.queue_id, rows.recipient
 LIMIT ?5";
 
 impl Tracking {
     /// Recipients matching `query`, the most recent first. Needs the
     /// queue's tables (same database).
     pub fn search(&self, query: &TrackingQuery) -> Result<Vec<TrackHit>, QueueError> {
-        let pattern = query.q.as_deref().filter(|q| !q.is_empty()).map(|q| {
-            let escaped: String = q
-                .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            format!("%{escaped}%")
-        });
+        let q = query.q.as_deref().filter(|q| !q.is_empty());
+        let pattern = q.map(like_pattern);
+        // The patient is matched without case, accents or extra spaces.
+        let patient_pattern = q
+            .map(fold_for_search)
+            .filter(|q| !q.is_empty())
+            .map(|q| like_pattern(&q));
         let limit = query.limit.unwrap_or(100).clamp(1, 1000) as i64;
         self.with(|c| {
             let mut stmt = c.prepare_cached(SEARCH)?;
             let rows = stmt.query_map(
-                params![pattern, query.state, query.from, query.to, limit],
+                params![
+                    pattern,
+                    query.state,
+                    query.from,
+                    query.to,
+                    limit,
+                    patient_pattern
+                ],
                 |r| {
                     Ok(TrackHit {
                         queue_id: r.get(0)?,
@@ -389,6 +412,8 @@ impl Tracking {
                         detail: r.get(5)?,
                         sent_at: r.get(6)?,
                         updated_at: r.get(7)?,
+                        patient: r.get(8)?,
+                        patient_ins: r.get(9)?,
                     })
                 },
             )?;
@@ -500,15 +525,207 @@ impl Tracking {
                     }],
                 });
             }
+            let patient: Option<(String, Option<String>)> = c
+                .query_row(
+                    "SELECT label, ins FROM message_patients WHERE message_id = ?1",
+                    [&message_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (patient, patient_ins) = patient.unzip();
             Ok(Some(MessageTimeline {
                 message_id: Some(message_id),
                 queue_ids: messages.iter().map(|m| m.0.clone()).collect(),
                 submitted_by: messages.first().and_then(|m| m.2.clone()),
                 received_at: messages.first().map(|m| m.3),
                 recipients,
+                patient,
+                patient_ins: patient_ins.flatten(),
             }))
         })
     }
+}
+
+impl Tracking {
+    /// Notes the patient a message (by Message-ID) is about, so that
+    /// tracking can be searched by patient. Kept in the box's database
+    /// only, never logged. Noting the same message again changes nothing.
+    pub fn record_patient(&self, message_id: &str, patient: &PatientRef) -> Result<(), QueueError> {
+        let search = fold_for_search(&patient.search_text());
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO message_patients (message_id, label, ins, search, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    message_id,
+                    patient.label,
+                    patient.ins,
+                    search,
+                    crate::queue::now_unix()
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The correspondent `key` of the paper log: the name and address of
+    /// the latest letter, and that address line by line when it was kept
+    /// (letters recorded before it was, have only the one-line form).
+    pub fn paper_correspondent(&self, key: &str) -> Result<Option<PaperCorrespondent>, QueueError> {
+        let key = key.to_lowercase();
+        self.with(|c| {
+            c.query_row(
+                "SELECT correspondent_key, correspondent_label, postal, postal_json,
+                        (SELECT COUNT(*) FROM paper_sent WHERE correspondent_key = ?1)
+                 FROM paper_sent WHERE correspondent_key = ?1
+                 ORDER BY sent_at DESC, rowid DESC LIMIT 1",
+                [&key],
+                |r| {
+                    let json: Option<String> = r.get(3)?;
+                    Ok(PaperCorrespondent {
+                        key: r.get(0)?,
+                        correspondent: r.get(1)?,
+                        address: r.get(2)?,
+                        postal: json.and_then(|j| serde_json::from_str(&j).ok()),
+                        letters: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+}
+
+/// Changes to the schema of databases made by earlier versions, each
+/// applied once, in one transaction; rows already there are kept as they
+/// are.
+///
+/// - `message_patients`: the patient each document from the document
+///   folder is about (a new table);
+/// - `paper_sent.postal_json`: the postal address line by line (a new
+///   column, null for older letters).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS message_patients (
+             message_id TEXT PRIMARY KEY,
+             label TEXT NOT NULL,
+             ins TEXT,
+             search TEXT NOT NULL,
+             recorded_at INTEGER NOT NULL
+         );",
+    )?;
+    let has_postal_json: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('paper_sent') WHERE name = 'postal_json')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_postal_json {
+        tx.execute_batch("ALTER TABLE paper_sent ADD COLUMN postal_json TEXT;")?;
+    }
+    tx.commit()
+}
+
+/// The patient of a document, as tracking shows and searches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRef {
+    /// `DUPONT Marie 12/03/1961`.
+    pub label: String,
+    /// The INS matricule (15 characters, no spaces), when given.
+    pub ins: Option<String>,
+}
+
+impl PatientRef {
+    /// From a sidecar's patient: family name in capitals, first given
+    /// name, birth date `JJ/MM/AAAA`; the INS only (not a local IPP).
+    pub fn from_patient(patient: &crate::xdm::Patient) -> PatientRef {
+        let mut parts = vec![patient.family_name.trim().to_uppercase()];
+        if let Some(given) = patient.given_names.first().map(|g| g.trim()) {
+            parts.push(given.to_string());
+        }
+        if let Some(born) = patient.birth_date {
+            parts.push(crate::xdm::french_date(born));
+        }
+        parts.retain(|p| !p.is_empty());
+        PatientRef {
+            label: parts.join(" "),
+            ins: patient
+                .id
+                .as_ref()
+                .filter(|id| id.is_ins())
+                .map(|id| id.value.replace(' ', "")),
+        }
+    }
+
+    /// What `q` is matched against: the label, the names the other way
+    /// round (`Marie DUPONT`), the birth date as `AAAA-MM-JJ` too, the INS.
+    fn search_text(&self) -> String {
+        let words: Vec<&str> = self.label.split(' ').collect();
+        let mut text = self.label.clone();
+        if let [family, given, ..] = words.as_slice()
+            && !given.contains('/')
+        {
+            text.push_str(&format!(" | {given} {family}"));
+        }
+        if let Some(date) = words.last()
+            && let [d, m, y] = date.split('/').collect::<Vec<_>>().as_slice()
+        {
+            text.push_str(&format!(" | {y}-{m}-{d}"));
+        }
+        if let Some(ins) = &self.ins {
+            text.push_str(&format!(" | {ins}"));
+        }
+        text
+    }
+}
+
+/// A correspondent of the paper log ([`Tracking::paper_correspondent`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PaperCorrespondent {
+    pub key: String,
+    pub correspondent: String,
+    /// On one line.
+    pub address: String,
+    pub postal: Option<crate::paper::PostalAddress>,
+    /// Letters sent to them on paper, in all.
+    pub letters: u64,
+}
+
+/// `%text%` for LIKE, with `%`, `_` and `\` taken literally.
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// Lowercase, without accents, spaces squeezed: `  Hélène  LÉGER` →
+/// `helene leger`.
+pub fn fold_for_search(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let plain = match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' | 'ì' => 'i',
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ÿ' | 'ý' => 'y',
+            'ñ' => 'n',
+            c if c.is_whitespace() => ' ',
+            c => c,
+        };
+        if plain == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        out.push(plain);
+    }
+    out.trim_end().to_string()
 }
 
 /// One document sent on paper to one correspondent.
@@ -523,6 +740,9 @@ pub struct PaperSent<'a> {
     pub correspondent_label: &'a str,
     /// The postal address on one line.
     pub postal: &'a str,
+    /// The same address line by line, kept so that a letter can be
+    /// addressed to the correspondent again (the invitation to MSSanté).
+    pub postal_address: Option<&'a crate::paper::PostalAddress>,
     pub title: &'a str,
     pub at: i64,
 }
@@ -641,6 +861,7 @@ mod tests {
                 correspondent_key: who,
                 correspondent_label: label,
                 postal,
+                postal_address: None,
                 title: "Compte rendu",
                 at,
             })
@@ -806,5 +1027,193 @@ mod tests {
             .collect();
         assert_eq!(steps, ["accepted", "held"]);
         assert!(t.timeline("nobody@nowhere").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_older_database_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The schema as the previous version made it, with rows.
+            let c = Connection::open(dir.path().join("queue.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE tracking (message_id TEXT NOT NULL, recipient TEXT NOT NULL,
+                     receipt_requested INTEGER NOT NULL, state TEXT NOT NULL, detail TEXT,
+                     sent_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                     PRIMARY KEY (message_id, recipient));
+                 CREATE TABLE paper_sent (message_key TEXT NOT NULL, correspondent_key TEXT NOT NULL,
+                     correspondent_label TEXT NOT NULL, postal TEXT NOT NULL, title TEXT NOT NULL,
+                     sent_at INTEGER NOT NULL, PRIMARY KEY (message_key, correspondent_key));
+                 INSERT INTO tracking VALUES ('m1', 'a@x.fr', 1, 'read', NULL, 100, 120);
+                 INSERT INTO paper_sent VALUES ('d1', 'dr a|79000', 'Dr A', 'Dr A, 1 rue A, 79000 NIORT', 'CR', 100);",
+            )
+            .unwrap();
+        }
+        let t = Tracking::open(dir.path()).unwrap();
+        assert_eq!(state(&t, "a@x.fr"), "read");
+        let old = t.paper_correspondent("DR A|79000").unwrap().unwrap();
+        assert_eq!(old.address, "Dr A, 1 rue A, 79000 NIORT");
+        assert_eq!(old.postal, None);
+        // Opening again (the migration already done) changes nothing.
+        drop(t);
+        let t = Tracking::open(dir.path()).unwrap();
+        assert_eq!(t.list().unwrap().len(), 1);
+        let address = crate::paper::PostalAddress {
+            name_line: "Dr A".into(),
+            lines: vec!["2 rue Neuve".into()],
+            postcode: "79000".into(),
+            town: "Niort".into(),
+            country: None,
+        };
+        t.record_paper(&PaperSent {
+            message_key: "d2",
+            correspondent_key: "dr a|79000",
+            correspondent_label: "Dr A",
+            postal: &address.one_line(),
+            postal_address: Some(&address),
+            title: "CR",
+            at: 200,
+        })
+        .unwrap();
+        let latest = t.paper_correspondent("dr a|79000").unwrap().unwrap();
+        assert_eq!(latest.postal, Some(address));
+        assert_eq!(latest.letters, 2);
+        assert!(t.paper_correspondent("nobody").unwrap().is_none());
+    }
+
+    #[test]
+    fn patient_labels_come_from_the_sidecar_patient() {
+        let patient = crate::xdm::Patient {
+            id: Some(crate::xdm::PatientId {
+                value: "279035121518989".into(),
+                authority: crate::xdm::INS_NIR_OID.into(),
+            }),
+            family_name: "Léger".into(),
+            given_names: vec!["Hélène".into(), "Marie".into()],
+            birth_date: Some(time::macros::date!(1979 - 03 - 25)),
+            sex: None,
+        };
+        let p = PatientRef::from_patient(&patient);
+        assert_eq!(p.label, "LÉGER Hélène 25/03/1979");
+        assert_eq!(p.ins.as_deref(), Some("279035121518989"));
+        let local = crate::xdm::Patient {
+            id: Some(crate::xdm::PatientId {
+                value: "IPP42".into(),
+                authority: "1.2.3.4".into(),
+            }),
+            given_names: vec![],
+            birth_date: None,
+            ..patient
+        };
+        let p = PatientRef::from_patient(&local);
+        assert_eq!(p.label, "LÉGER");
+        assert_eq!(p.ins, None, "a local identifier is not an INS");
+        assert_eq!(fold_for_search("  Hélène   LÉGER "), "helene leger");
+    }
+
+    #[tokio::test]
+    async fn tracking_finds_messages_by_patient() {
+        use crate::queue::{Envelope, Queue, QueueId, RetryPolicy};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(
+            dir.path(),
+            RetryPolicy {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(600),
+                lifetime: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let t = Tracking::open(dir.path()).unwrap();
+        for (mid, rcpt) in [
+            ("doc1.document@box", "dr.martin@test.mssante.fr"),
+            ("doc2.document@box", "dr.durand@test.mssante.fr"),
+        ] {
+            queue
+                .accept(
+                    QueueId::generate(),
+                    Envelope {
+                        sender: "cabinet@test.mssante.fr".into(),
+                        recipients: vec![rcpt.into()],
+                        submitted_by: Some("outbox".into()),
+                    },
+                    b"x\r\n".to_vec(),
+                    Some(mid.into()),
+                )
+                .await
+                .unwrap();
+        }
+        let leger = PatientRef {
+            label: "LÉGER Hélène 25/03/1979".into(),
+            ins: Some("279035121518989".into()),
+        };
+        t.record_patient("doc1.document@box", &leger).unwrap();
+        t.record_patient(
+            "doc2.document@box",
+            &PatientRef {
+                label: "DUPONT Marc 01/02/1950".into(),
+                ins: None,
+            },
+        )
+        .unwrap();
+        // A paper letter about the same patient.
+        t.record_paper(&PaperSent {
+            message_key: "doc3.document@box",
+            correspondent_key: "dr papier|79000",
+            correspondent_label: "Dr PAPIER",
+            postal: "Dr PAPIER, 1 rue A, 79000 NIORT",
+            postal_address: None,
+            title: "CR",
+            at: now_unix(),
+        })
+        .unwrap();
+        t.record_patient("doc3.document@box", &leger).unwrap();
+
+        let by = |q: &str| {
+            let mut found: Vec<String> = t
+                .search(&TrackingQuery {
+                    q: Some(q.into()),
+                    ..Default::default()
+                })
+                .unwrap()
+                .into_iter()
+                .map(|h| h.message_id.unwrap_or_default())
+                .collect();
+            found.sort();
+            found
+        };
+        let both = ["doc1.document@box", "doc3.document@box"];
+        assert_eq!(by("leger"), both);
+        assert_eq!(by("Hélène  Léger"), both);
+        assert_eq!(by("LÉGER Hélène 25/03"), both);
+        assert_eq!(by("1979-03-25"), both);
+        assert_eq!(by("2790351215"), both);
+        assert_eq!(by("dupont"), ["doc2.document@box"]);
+        assert!(by("01/02/1951").is_empty());
+        // Addresses are still found, and the patient shows in the hit.
+        let hits = t
+            .search(&TrackingQuery {
+                q: Some("dr.martin".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].patient.as_deref(), Some("LÉGER Hélène 25/03/1979"));
+        assert_eq!(hits[0].patient_ins.as_deref(), Some("279035121518989"));
+        // Recorded once: a second note does not replace the first.
+        t.record_patient(
+            "doc1.document@box",
+            &PatientRef {
+                label: "AUTRE".into(),
+                ins: None,
+            },
+        )
+        .unwrap();
+        let line = t.timeline("doc1.document@box").unwrap().unwrap();
+        assert_eq!(line.patient.as_deref(), Some("LÉGER Hélène 25/03/1979"));
+        assert_eq!(line.patient_ins.as_deref(), Some("279035121518989"));
+        let paper = t.timeline("doc3.document@box").unwrap().unwrap();
+        assert_eq!(paper.patient.as_deref(), Some("LÉGER Hélène 25/03/1979"));
+        assert!(t.timeline("m-none").unwrap().is_none());
     }
 }

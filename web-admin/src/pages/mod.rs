@@ -3,8 +3,11 @@
 
 mod audit;
 mod card;
+mod contacts;
 mod dashboard;
+mod directory;
 mod login;
+mod paper;
 mod queue;
 mod setup;
 mod tracking;
@@ -12,8 +15,11 @@ mod wizard;
 
 pub use audit::{AuditPage, audit};
 pub use card::card;
+pub use contacts::{contacts, remove_confirmation};
 pub use dashboard::{Check, Level, checks, dashboard};
+pub use directory::directory;
 pub use login::login;
+pub use paper::paper;
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
@@ -78,6 +84,9 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                     link("/card", texts::NAV_CARD),
                     link("/queue", texts::NAV_QUEUE),
                     link("/tracking", texts::NAV_TRACKING),
+                    link("/contacts", texts::NAV_CONTACTS),
+                    link("/directory", texts::NAV_DIRECTORY),
+                    link("/paper", texts::NAV_PAPER),
                     link("/audit", texts::NAV_AUDIT),
                     link("/accounts", texts::NAV_ACCOUNTS),
                     link("/settings", texts::NAV_SETTINGS),

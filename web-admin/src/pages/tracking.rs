@@ -70,6 +70,16 @@ fn timeline_key(hit: &TrackHit) -> Option<&str> {
 
 /// A results table (also the dashboard's latest messages).
 pub(crate) fn hits_table(caption: &str, hits: &[TrackHit]) -> String {
+    // The patient column only when a hit has one (documents with a sidecar).
+    let with_patient = hits.iter().any(|h| h.patient.is_some());
+    let patient_cell = |h: &TrackHit| match (&h.patient, with_patient) {
+        (_, false) => String::new(),
+        (Some(p), true) => format!(
+            "<td data-patient>{}</td>",
+            esc(&texts::patient_with_ins(p, h.patient_ins.as_deref()))
+        ),
+        (None, true) => format!("<td>{}</td>", esc(texts::NONE)),
+    };
     let rows: String = hits
         .iter()
         .map(|h| {
@@ -90,7 +100,8 @@ pub(crate) fn hits_table(caption: &str, hits: &[TrackHit]) -> String {
             };
             format!(
                 "<tr data-message-id=\"{mid}\" data-queue-id=\"{qid}\" data-recipient=\"{rcpt}\">\
-                 <td>{sent}</td><td>{rcpt}</td><td>{state}{receipt}</td><td>{updated}</td><td>{link}</td></tr>",
+                 <td>{sent}</td><td>{rcpt}</td>{patient}<td>{state}{receipt}</td><td>{updated}</td><td>{link}</td></tr>",
+                patient = patient_cell(h),
                 mid = esc(h.message_id.as_deref().unwrap_or("")),
                 qid = esc(h.queue_id.as_deref().unwrap_or("")),
                 rcpt = esc(&h.recipient),
@@ -102,8 +113,13 @@ pub(crate) fn hits_table(caption: &str, hits: &[TrackHit]) -> String {
         .collect();
     format!(
         "<table class=\"data\"><caption>{caption}</caption><thead><tr>\
-         <th scope=\"col\">{c1}</th><th scope=\"col\">{c2}</th><th scope=\"col\">{c3}</th>\
+         <th scope=\"col\">{c1}</th><th scope=\"col\">{c2}</th>{cp}<th scope=\"col\">{c3}</th>\
          <th scope=\"col\">{c4}</th><th scope=\"col\">{c5}</th></tr></thead><tbody>{rows}</tbody></table>",
+        cp = if with_patient {
+            format!("<th scope=\"col\">{}</th>", esc(texts::COL_PATIENT))
+        } else {
+            String::new()
+        },
         caption = esc(caption),
         c1 = esc(texts::COL_SENT_AT),
         c2 = esc(texts::COL_RECIPIENT),
@@ -168,6 +184,15 @@ pub fn timeline(
             .map(|i| format!("<code>{}</code>", esc(i)))
             .collect();
         facts.push_str(&fact(texts::QUEUE_IDS, ids.join(", ")));
+    }
+    if let Some(patient) = &t.patient {
+        facts.push_str(&fact(
+            texts::PATIENT,
+            format!(
+                "<span data-patient>{}</span>",
+                esc(&texts::patient_with_ins(patient, t.patient_ins.as_deref()))
+            ),
+        ));
     }
     if let Some(by) = &t.submitted_by {
         facts.push_str(&fact(texts::SUBMITTED_BY, esc(by)));
