@@ -257,6 +257,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracking: tracking.clone(),
             audit: audit.clone(),
             started: std::time::Instant::now(),
+            diagnostics: {
+                let mut d = crate::diagnostics::Diagnostics::new(
+                    crate::diagnostics::Settings::from_config(&config),
+                    &connector_tls,
+                    loaded.credential.clone(),
+                );
+                d.config_path = Some(config.path.clone());
+                Arc::new(d)
+            },
         }),
         shutdown.clone(),
     )

@@ -4,6 +4,7 @@
 //! `docs/control-api.md`.
 
 mod client;
+mod diagnostics;
 mod server;
 
 pub use client::{ApiError, ControlClient, encode_component};

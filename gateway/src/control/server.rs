@@ -34,6 +34,8 @@ pub struct ControlState {
     pub tracking: Arc<crate::queue::tracking::Tracking>,
     pub audit: Audit,
     pub started: Instant,
+    /// Diagnostics, logs and support bundle (`control/diagnostics.rs`).
+    pub diagnostics: Arc<crate::diagnostics::Diagnostics>,
 }
 
 type Shared = Arc<ControlState>;
@@ -89,11 +91,12 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/queue/{id}/{action}", post(queue_action))
         .route("/v1/audit", get(audit_list).post(audit_append))
         .route("/v1/audit/verify", get(audit_verify))
+        .merge(super::diagnostics::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(ErrorBody {
@@ -105,7 +108,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
-async fn status(State(s): State<Shared>) -> Response {
+pub(super) async fn status(State(s): State<Shared>) -> Response {
     let queue = s.queue.clone();
     let entries = tokio::task::spawn_blocking(move || queue.list())
         .await
