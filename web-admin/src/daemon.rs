@@ -8,7 +8,10 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 
 use crate::texts;
 
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+mod diagnostics;
+pub use diagnostics::{DiagnosticCheck, DiagnosticLevel, LogEvent, LogFilter, Report};
+
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue action waits for the queue's commit (one group fsync).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// Presenting a PIN can take the card a few seconds (more with a PIN pad).

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod headers;
 pub mod localtime;
+pub mod mdns;
 pub mod pages;
 pub mod password;
 pub mod ratelimit;

@@ -54,12 +54,22 @@ impl ControlClient {
         self.call("POST", path, bytes).await
     }
 
+    /// GETs a body that is not JSON (the support bundle); errors as JSON.
+    pub async fn get_bytes(&self, path: &str) -> Result<Bytes, ApiError> {
+        self.exchange("GET", path, Bytes::new()).await
+    }
+
     async fn call(
         &self,
         method: &str,
         path: &str,
         body: Bytes,
     ) -> Result<serde_json::Value, ApiError> {
+        let bytes = self.exchange(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+    }
+
+    async fn exchange(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes, ApiError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ApiError::Unreachable {
@@ -100,7 +110,7 @@ impl ControlClient {
             });
             return Err(ApiError::Refused { status, body });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+        Ok(bytes)
     }
 }
 

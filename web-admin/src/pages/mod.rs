@@ -4,6 +4,7 @@
 mod audit;
 mod card;
 mod dashboard;
+mod diagnostics;
 mod login;
 mod queue;
 mod setup;
@@ -12,6 +13,7 @@ mod tracking;
 pub use audit::{AuditPage, audit};
 pub use card::card;
 pub use dashboard::{Check, Level, checks, dashboard};
+pub use diagnostics::{LogsForm, diagnostic_lights, diagnostics, logs};
 pub use login::login;
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
@@ -74,6 +76,8 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                     link("/queue", texts::NAV_QUEUE),
                     link("/tracking", texts::NAV_TRACKING),
                     link("/audit", texts::NAV_AUDIT),
+                    link("/diagnostics", texts::NAV_DIAGNOSTICS),
+                    link("/logs", texts::NAV_LOGS),
                 ]
                 .concat(),
                 esc(nav.csrf),
