@@ -348,6 +348,15 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                     tracking.clone(),
                     audit.clone(),
                 )),
+                diagnostics: {
+                    let mut d = crate::diagnostics::Diagnostics::new(
+                        crate::diagnostics::Settings::from_config(&config),
+                        &connector_tls,
+                        loaded.credential.clone(),
+                    );
+                    d.config_path = Some(config.path.clone());
+                    Arc::new(d)
+                },
             }),
             settings,
         ),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod credential;
 pub mod daemon;
+pub mod diagnostics;
 pub mod directory;
 pub mod durable;
 pub mod imap;

@@ -5,6 +5,8 @@
 //! number and the queue id so one message can be followed end to end.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
@@ -17,15 +19,23 @@ pub fn init(format: LogFormat, level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    // The last events also go to memory, for the web admin and the
+    // support bundle (`diagnostics::logs`).
+    let ring =
+        crate::diagnostics::logs::RingLayer::new(crate::diagnostics::logs::LogRing::global());
     let _ = match format {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
+            .finish()
+            .with(ring)
             .try_init(),
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(ring)
             .try_init(),
     };
 }

@@ -43,6 +43,8 @@ class Web:
         self.config = self.dir / "web.toml"
         self.config.write_text(
             f'listen = "127.0.0.1:0"\ncontrol_socket = "{control_socket}"\nstate_dir = "{self.dir / "state"}"\n'
+            # Tests send no multicast on the host's network.
+            "mdns = false\n"
         )
         self.log_path = self.dir / "facteur-web.log"
         self.proc = None

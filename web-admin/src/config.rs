@@ -39,6 +39,16 @@ pub struct Config {
     /// A session is closed this long after login, used or not (seconds).
     #[serde(default = "default_absolute")]
     pub absolute_timeout_secs: u64,
+    /// Announce the web admin on the LAN with mDNS (`mdns.rs`).
+    #[serde(default = "default_mdns")]
+    pub mdns: bool,
+    /// The `.local` name announced.
+    #[serde(default = "default_hostname")]
+    pub mdns_hostname: String,
+}
+
+fn default_mdns() -> bool {
+    true
 }
 
 fn default_hostname() -> String {
@@ -71,6 +81,9 @@ impl Config {
         if config.idle_timeout_secs == 0 || config.absolute_timeout_secs == 0 {
             return Err("session timeouts must be positive".into());
         }
+        if config.mdns && !crate::mdns::valid_hostname(&config.mdns_hostname) {
+            return Err("mdns_hostname must be a name ending in .local (a-z, 0-9, -)".into());
+        }
         if config.idle_timeout_secs > config.absolute_timeout_secs {
             return Err("idle_timeout_secs cannot exceed absolute_timeout_secs".into());
         }
@@ -99,6 +112,19 @@ mod tests {
         assert_eq!(c.idle_timeout(), Duration::from_secs(900));
         assert_eq!(c.absolute_timeout(), Duration::from_secs(28800));
         assert!(c.tls_certificate.is_none());
+        assert!(c.mdns);
+        assert_eq!(c.mdns_hostname, "facteur.local");
+    }
+
+    #[test]
+    fn mdns_settings() {
+        let base = "listen = \"127.0.0.1:8443\"\ncontrol_socket = \"/c\"\nstate_dir = \"/s\"\n";
+        let c = Config::parse(&format!("{base}mdns = false\n")).unwrap();
+        assert!(!c.mdns);
+        let c = Config::parse(&format!("{base}mdns_hostname = \"cabinet.local\"\n")).unwrap();
+        assert_eq!(c.mdns_hostname, "cabinet.local");
+        let err = Config::parse(&format!("{base}mdns_hostname = \"cabinet.lan\"\n")).unwrap_err();
+        assert!(err.contains("mdns_hostname"), "{err}");
     }
 
     #[test]

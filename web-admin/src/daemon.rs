@@ -8,12 +8,14 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 
 use crate::texts;
 
+mod diagnostics;
 mod directory;
+pub use diagnostics::{DiagnosticCheck, DiagnosticLevel, LogEvent, LogFilter, Report};
 pub use directory::{
     ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,
 };
 
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue action waits for the queue's commit (one group fsync).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// Presenting a PIN can take the card a few seconds (more with a PIN pad).

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod daemon_setup;
 pub mod headers;
 pub mod localtime;
+pub mod mdns;
 pub mod pages;
 pub mod password;
 pub mod ratelimit;

@@ -56,6 +56,11 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "{ready}").context("stdout")?;
         out.flush().context("stdout")?;
     }
+    // facteur.local on the LAN; a failure is only a warning.
+    let _mdns = config
+        .mdns
+        .then(|| facteur_web::mdns::announce(&config.mdns_hostname, local.port(), local.ip()))
+        .flatten();
     let serving = tokio::spawn(server::serve(listener, acceptor, router(app)));
     shutdown_signal().await;
     serving.abort();

@@ -20,6 +20,8 @@ use crate::session::{self, Session};
 use crate::state::AdminRecord;
 use crate::{localtime, pages, password, texts};
 
+/// Diagnostics, technical logs and the support bundle.
+mod diagnostics;
 mod directory;
 
 /// Largest form accepted (the forms are a few hundred bytes).
@@ -49,6 +51,9 @@ pub fn router(app: Shared) -> Router {
         .route("/audit", get(audit_page))
         .route("/audit/export", get(audit_export))
         .merge(directory::routes())
+        .route("/diagnostics", get(diagnostics::diagnostics_page))
+        .route("/logs", get(diagnostics::logs_page))
+        .route("/support-bundle", get(diagnostics::support_bundle))
         .route("/static/facteur.css", get(stylesheet))
         .merge(wizard::router())
         .fallback(not_found)
@@ -392,7 +397,9 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(to) => return redirect(to),
     };
-    let status = app.daemon.status().await;
+    // DNS, clock and disk lights: the daemon's quick checks (no
+    // connection to the operator), asked alongside the status.
+    let (status, quick) = tokio::join!(app.daemon.status(), app.daemon.diagnostics(true));
     if let Err(e) = &status {
         tracing::warn!(error = ?e, "dashboard: daemon status unavailable");
     }
@@ -400,6 +407,10 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if matches!(&status, Ok(s) if !s.configured) {
         return redirect("/wizard");
     }
+    let lights = quick
+        .as_ref()
+        .map(pages::diagnostic_lights)
+        .unwrap_or_default();
     // The last messages out: only worth asking when the daemon answered.
     let recent = match &status {
         Ok(_) => app
@@ -418,6 +429,7 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
             &s.csrf,
             status.as_ref().map_err(DaemonError::french),
             recent.as_deref(),
+            &lights,
         ),
     )
 }

@@ -4,6 +4,10 @@
 pub const APP_NAME: &str = "Facteur";
 pub const SKIP_TO_CONTENT: &str = "Aller au contenu";
 
+// Diagnostics, technical logs, support bundle (texts/diagnostics.rs)
+mod diagnostics;
+pub use diagnostics::*;
+
 // Navigation
 pub const NAV_DASHBOARD: &str = "Tableau de bord";
 pub const NAV_CARD: &str = "Carte CPS";
@@ -407,6 +411,7 @@ pub fn audit_action(action: &str) -> &str {
         "card_identity_accepted" => "Nouveau titulaire de carte accepté",
         "audit_recovered" => "Journal réparé après une coupure",
         "audit_exported" => "Journal exporté",
+        "support_bundle_downloaded" => "Dossier d’assistance téléchargé",
         "box_claimed" => "Mise en service",
         "signin" => "Connexion à l’administration",
         "signin_failed" => "Échec de connexion",

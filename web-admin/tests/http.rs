@@ -373,7 +373,11 @@ async fn fake_audit_verify(State(s): State<FakeMail>) -> Json<Value> {
     }
 }
 
-async fn fake_audit_append() -> Json<Value> {
+async fn fake_audit_append(State(s): State<FakeMail>, body: String) -> Json<Value> {
+    s.lock()
+        .unwrap()
+        .calls
+        .push(format!("POST /v1/audit {body}"));
     Json(json!({"seq": 121}))
 }
 
@@ -406,7 +410,8 @@ fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> (FakeState, FakeMai
         .route("/v1/card", get(fake_card))
         .route("/v1/card/unlock", post(fake_unlock))
         .with_state(state.clone())
-        .merge(mail_routes(mail.clone()));
+        .merge(mail_routes(mail.clone()))
+        .merge(diagnostics_routes(mail.clone()));
     let listener = tokio::net::UnixListener::bind(socket).unwrap();
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
@@ -2388,4 +2393,315 @@ async fn tracking_shows_and_searches_the_patient() {
     // in the results, no column.
     let none = t.get("/tracking?q=personne", Some(&cookie)).await;
     assert!(!none.body.contains("<th scope=\"col\">Patient</th>"));
+}
+
+// -- diagnostics, technical logs, support bundle ------------------------------------
+
+/// The zip the fake daemon hands out (any bytes: the web admin passes them on).
+const BUNDLE: &[u8] = b"PK\x03\x04 fake support bundle \x00\xff";
+
+fn diag_check(id: &str, level: &str, code: &str, value: Option<i64>, unit: Option<&str>) -> Value {
+    json!({"id": id, "level": level, "code": code, "value": value, "unit": unit,
+           "target": "operator.test:587", "detail": if level == "error" { json!("connection refused") } else { Value::Null },
+           "facts": {"free_bytes": 3_400_000_000u64}, "duration_ms": 3})
+}
+
+async fn fake_diagnostics(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Json<Value> {
+    let query = query.unwrap_or_default();
+    s.lock()
+        .unwrap()
+        .calls
+        .push(format!("GET /v1/diagnostics?{query}"));
+    let mut checks = vec![diag_check("dns", "ok", "dns_ok", Some(12), Some("ms"))];
+    if query.contains("scope=full") {
+        checks.push(diag_check(
+            "smtp_connect",
+            "error",
+            "tcp_refused",
+            None,
+            None,
+        ));
+        checks.push(diag_check("tls", "ok", "tls_ok", Some(400), Some("days")));
+    }
+    checks.push(diag_check(
+        "clock",
+        "warning",
+        "clock_unsynchronised",
+        None,
+        None,
+    ));
+    checks.push(diag_check(
+        "disk",
+        "ok",
+        "disk_ok",
+        Some(42),
+        Some("percent"),
+    ));
+    checks.push(diag_check(
+        "queue",
+        "ok",
+        "queue_empty",
+        Some(0),
+        Some("seconds"),
+    ));
+    Json(
+        json!({"scope": if query.contains("full") { "full" } else { "quick" },
+                "generated_at": 1_767_261_600i64, "duration_ms": 20,
+                "level": "error", "checks": checks}),
+    )
+}
+
+async fn fake_logs(State(s): State<FakeMail>, RawQuery(query): RawQuery) -> Json<Value> {
+    s.lock()
+        .unwrap()
+        .calls
+        .push(format!("GET /v1/logs?{}", query.unwrap_or_default()));
+    Json(json!({"capacity": 2000, "kept": 2, "events": [
+        {"seq": 2, "at_ms": 1_767_261_601_000i64, "level": "warn", "component": "queue",
+         "target": "facteur::queue::delivery", "message": "delivery <deferred>",
+         "fields": {"queue_id": QID, "recipient": MARTIN}},
+        {"seq": 1, "at_ms": 1_767_261_600_000i64, "level": "info", "component": "smtp",
+         "target": "facteur::smtp::session", "message": "client connected", "fields": {}}
+    ]}))
+}
+
+async fn fake_bundle(State(s): State<FakeMail>) -> Response {
+    s.lock()
+        .unwrap()
+        .calls
+        .push("GET /v1/support-bundle".into());
+    (
+        [
+            (header::CONTENT_TYPE, "application/zip"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"x.zip\"",
+            ),
+        ],
+        BUNDLE,
+    )
+        .into_response()
+}
+
+fn diagnostics_routes(mail: FakeMail) -> Router {
+    Router::new()
+        .route("/v1/diagnostics", get(fake_diagnostics))
+        .route("/v1/logs", get(fake_logs))
+        .route("/v1/support-bundle", get(fake_bundle))
+        .with_state(mail)
+}
+
+impl Harness {
+    async fn get_bytes(
+        &self,
+        path: &str,
+        cookie: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut request = Request::get(path)
+            .header(header::COOKIE, format!("__Host-facteur={cookie}"))
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr("192.168.1.20:50000".parse().unwrap()));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes.to_vec())
+    }
+}
+
+#[tokio::test]
+async fn diagnostics_logs_and_bundle_need_login() {
+    let t = harness();
+    for path in [
+        "/diagnostics",
+        "/logs",
+        "/logs?level=warn",
+        "/support-bundle",
+    ] {
+        let r = t.get(path, None).await;
+        assert_eq!(r.location(), "/setup", "{path}");
+    }
+    t.claim().await;
+    for path in ["/diagnostics", "/logs", "/support-bundle"] {
+        let r = t.get(path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), "/login", "{path}");
+        assert_security_headers(&r);
+    }
+    assert!(
+        !t.mail().calls.iter().any(|c| c.contains("diagnostics")
+            || c.contains("/v1/logs")
+            || c.contains("support-bundle")),
+        "nothing asked of the daemon without a session"
+    );
+}
+
+#[tokio::test]
+async fn diagnostics_page_says_each_result_and_what_to_do() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/diagnostics", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_security_headers(&page);
+    for text in [
+        "<h1>Diagnostic</h1>",
+        "data-check=\"smtp_connect\" data-level=\"bad\" data-code=\"tcp_refused\"",
+        "Connexion à l’opérateur (envoi)",
+        "Le serveur de l’opérateur ne répond pas.",
+        "Que faire :",
+        "<code>connection refused</code>",
+        "data-check=\"tls\" data-level=\"ok\"",
+        "Mesure : 400 jours",
+        "Mesure : 12 ms",
+        "L’horloge du boîtier n’est pas synchronisée",
+        "Au moins une vérification a échoué",
+        "href=\"/support-bundle\"",
+        "aria-current=\"page\"",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    assert!(!page.body.contains("<script"));
+    assert!(
+        t.mail()
+            .calls
+            .iter()
+            .any(|c| c == "GET /v1/diagnostics?scope=full")
+    );
+}
+
+#[tokio::test]
+async fn dashboard_shows_dns_clock_and_disk_from_the_quick_checks() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert_eq!(dash.status, StatusCode::OK);
+    for text in [
+        "data-check=\"dns\" data-level=\"ok\"",
+        "Opérateur trouvé (DNS)",
+        "data-check=\"clock\" data-level=\"warn\"",
+        "Horloge synchronisée",
+        "data-check=\"disk\" data-level=\"ok\"",
+        "42 % libre (3,4 Go)",
+        "<a href=\"/diagnostics\">Voir le diagnostic</a>",
+    ] {
+        assert!(dash.body.contains(text), "{text}\n{}", dash.body);
+    }
+    let calls = t.mail().calls.clone();
+    assert!(calls.iter().any(|c| c == "GET /v1/diagnostics?scope=quick"));
+    assert!(
+        !calls.iter().any(|c| c == "GET /v1/diagnostics?scope=full"),
+        "the dashboard never opens connections to the operator"
+    );
+}
+
+#[tokio::test]
+async fn logs_page_filters_are_checked_and_forwarded() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/logs", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_security_headers(&page);
+    for text in [
+        "<h1>Journaux techniques</h1>",
+        "Avertissement",
+        "delivery &lt;deferred&gt;",
+        "queue_id=0194F3A2B1C0D9E8",
+        "<option value=\"warn\">",
+    ] {
+        assert!(page.body.contains(text), "{text}\n{}", page.body);
+    }
+    // Newest first, as the daemon sent them.
+    let second = page.body.find("data-seq=\"2\"").unwrap();
+    let first = page.body.find("data-seq=\"1\"").unwrap();
+    assert!(second < first);
+    let r = t
+        .get(
+            "/logs?level=warn&component=queue&q=d%C3%A9faut+%26+co",
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("<option value=\"warn\" selected>"));
+    assert_eq!(
+        t.last_call(),
+        "GET /v1/logs?limit=300&level=warn&component=queue&q=d%C3%A9faut%20%26%20co"
+    );
+    let before = t.mail().calls.len();
+    for (bad, why) in [
+        ("/logs?level=loud", "Gravité inconnue"),
+        ("/logs?component=Queue", "Composant incorrect"),
+        ("/logs?component=a%2Fb", "Composant incorrect"),
+        ("/logs?q=a%07b", "Texte de recherche incorrect"),
+    ] {
+        let r = t.get(bad, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.body.contains(why), "{bad}: {}", r.body);
+    }
+    let long = format!("/logs?q={}", "x".repeat(201));
+    assert_eq!(
+        t.get(&long, Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        t.mail().calls.len(),
+        before,
+        "refused filters never reach the daemon"
+    );
+}
+
+#[tokio::test]
+async fn support_bundle_is_a_download_and_is_audited() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let (status, headers, body) = t.get_bytes("/support-bundle", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/zip");
+    let disposition = headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+    let name = disposition
+        .strip_prefix("attachment; filename=\"facteur-support-")
+        .and_then(|n| n.strip_suffix(".zip\""))
+        .unwrap_or_else(|| panic!("{disposition}"));
+    assert_eq!(name.len(), 15, "{name}");
+    assert!(
+        name[..8].bytes().all(|b| b.is_ascii_digit())
+            && &name[8..9] == "-"
+            && name[9..].bytes().all(|b| b.is_ascii_digit()),
+        "{name}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body, BUNDLE);
+    let calls = t.mail().calls.clone();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("POST /v1/audit") && c.contains("\"support_bundle_downloaded\"")),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn diagnostics_pages_say_the_daemon_is_down_in_french() {
+    let t = harness_with(None);
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    for path in ["/diagnostics", "/logs", "/support-bundle"] {
+        let r = t.get(path, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(
+            r.body.contains("Le service Facteur ne répond pas"),
+            "{path}: {}",
+            r.body
+        );
+    }
+    // The dashboard still answers, without the extra lights.
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert_eq!(dash.status, StatusCode::OK);
+    assert!(!dash.body.contains("data-check=\"dns\""));
 }

@@ -66,6 +66,12 @@ impl ControlClient {
         Ok((content_type, bytes.to_vec()))
     }
 
+    /// GETs a body that is not JSON (the support bundle); errors as JSON.
+    pub async fn get_bytes(&self, path: &str) -> Result<Bytes, ApiError> {
+        let (_, bytes) = self.exchange("GET", path, Bytes::new()).await?;
+        Ok(bytes)
+    }
+
     async fn call(
         &self,
         method: &str,

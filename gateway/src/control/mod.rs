@@ -5,6 +5,7 @@
 
 mod client;
 mod connection_test;
+mod diagnostics;
 mod directory;
 mod server;
 mod settings;

@@ -36,6 +36,8 @@ pub struct ControlState {
     pub started: Instant,
     /// Directory, address book and paper report (`control/directory.rs`).
     pub directory: Arc<super::directory::DirectoryApi>,
+    /// Diagnostics, logs and support bundle (`control/diagnostics.rs`).
+    pub diagnostics: Arc<crate::diagnostics::Diagnostics>,
 }
 
 type Shared = Arc<ControlState>;
@@ -93,6 +95,7 @@ pub fn router(state: Shared, settings: Router) -> Router {
         .route("/v1/tracking/{message_id}", get(timeline))
         .route("/v1/queue/{id}/{action}", post(queue_action))
         .merge(super::directory::router(state.directory.clone()))
+        .merge(super::diagnostics::routes())
         .with_state(state)
         .merge(audit)
         .merge(settings)
@@ -151,7 +154,7 @@ pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
         .into_response()
 }
 
-async fn status(State(s): State<Shared>) -> Response {
+pub(super) async fn status(State(s): State<Shared>) -> Response {
     let queue = s.queue.clone();
     let entries = tokio::task::spawn_blocking(move || queue.list())
         .await

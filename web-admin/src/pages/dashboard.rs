@@ -260,15 +260,20 @@ fn latest(latest: Option<&[TrackHit]>) -> String {
 }
 
 /// `status`: the daemon's answer, or why there is none; `recent`: the
-/// last messages out.
+/// last messages out; `lights`: more checks (DNS, clock, disk).
 pub fn dashboard(
     csrf: &str,
     status: Result<&StatusView, String>,
     recent: Option<&[TrackHit]>,
+    lights: &[Check],
 ) -> String {
     let content = match status {
         Ok(status) => {
-            let items: String = checks(status).iter().map(render_check).collect();
+            let items: String = checks(status)
+                .iter()
+                .chain(lights)
+                .map(render_check)
+                .collect();
             format!("<ul class=\"checks\">{items}</ul>")
         }
         Err(reason) => notice("error", &reason),

@@ -5,6 +5,7 @@ mod audit;
 mod card;
 mod contacts;
 mod dashboard;
+mod diagnostics;
 mod directory;
 mod login;
 mod paper;
@@ -17,6 +18,7 @@ pub use audit::{AuditPage, audit};
 pub use card::card;
 pub use contacts::{contacts, remove_confirmation};
 pub use dashboard::{Check, Level, checks, dashboard};
+pub use diagnostics::{LogsForm, diagnostic_lights, diagnostics, logs};
 pub use directory::directory;
 pub use login::login;
 pub use paper::paper;
@@ -90,6 +92,8 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                     link("/audit", texts::NAV_AUDIT),
                     link("/accounts", texts::NAV_ACCOUNTS),
                     link("/settings", texts::NAV_SETTINGS),
+                    link("/diagnostics", texts::NAV_DIAGNOSTICS),
+                    link("/logs", texts::NAV_LOGS),
                 ]
                 .concat(),
                 esc(nav.csrf),
