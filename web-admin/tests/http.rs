@@ -124,6 +124,8 @@ struct Mail {
     audit_broken: bool,
     /// Address book, directory and paper side (`directory_routes`).
     dir: FakeDirectory,
+    /// Local accounts (`setup_routes`).
+    accounts: Vec<String>,
 }
 
 type FakeMail = Arc<Mutex<Mail>>;
@@ -390,7 +392,8 @@ fn mail_routes(mail: FakeMail) -> Router {
         .route("/v1/audit", get(fake_audit).post(fake_audit_append))
         .route("/v1/audit/verify", get(fake_audit_verify))
         .with_state(mail.clone())
-        .merge(directory_routes(mail))
+        .merge(directory_routes(mail.clone()))
+        .merge(setup_routes(mail))
 }
 
 fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> (FakeState, FakeMail) {
@@ -2704,4 +2707,540 @@ async fn diagnostics_pages_say_the_daemon_is_down_in_french() {
     let dash = t.get("/dashboard", Some(&cookie)).await;
     assert_eq!(dash.status, StatusCode::OK);
     assert!(!dash.body.contains("data-check=\"dns\""));
+}
+
+// -- set-up wizard, settings, local accounts ------------------------------------------
+
+const P12_PASSWORD: &str = "bon mot de passe";
+
+fn record(s: &FakeMail, call: String) {
+    s.lock().unwrap().calls.push(call);
+}
+
+async fn fake_settings(State(s): State<FakeMail>) -> Json<Value> {
+    let accounts = s.lock().unwrap().accounts.clone();
+    Json(json!({
+        "configured": true,
+        "values": {
+            "mssante.mailbox": "cabinet@test.mssante.fr",
+            "upstream.port": 587,
+            "inbound.send_receipts": true,
+            "paper.address_lines": ["1 rue du Parc"],
+        },
+        "credential": "software",
+        "accounts": accounts,
+        "local": {"hostname": "facteur.local", "smtp_ports": [587], "imap_ports": [143],
+                  "imaps_ports": [], "autoconfig_ports": [8080],
+                  "outbox_folders": ["/srv/documents"], "mailbox": "cabinet@test.mssante.fr"},
+        "editable": [
+            {"key": "mssante.mailbox", "kind": "text", "restart": true},
+            {"key": "upstream.port", "kind": "integer", "restart": true},
+            {"key": "inbound.send_receipts", "kind": "boolean", "restart": true},
+            {"key": "paper.address_lines", "kind": "list", "restart": true},
+        ],
+    }))
+}
+
+async fn fake_settings_change(State(s): State<FakeMail>, body: String) -> Response {
+    record(&s, format!("PUT /v1/settings {body}"));
+    let request: Value = serde_json::from_str(&body).unwrap();
+    if let Some(mailbox) = request["changes"]["mssante.mailbox"].as_str()
+        && !mailbox.contains('@')
+    {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "invalid_setting", "key": "mssante.mailbox",
+                        "message": "key `mssante.mailbox`: not an address"})),
+        )
+            .into_response();
+    }
+    Json(json!({"changed": [], "restart_needed": true})).into_response()
+}
+
+async fn fake_operators() -> Json<Value> {
+    Json(json!({"operators": [
+        {"id": "test", "name": "Opérateur de test", "manual": false, "domains": ["test.mssante.fr"]},
+        {"id": "manual", "name": "Autre opérateur", "manual": true},
+    ]}))
+}
+
+async fn fake_recorded(State(s): State<FakeMail>, uri: axum::http::Uri, body: String) -> Response {
+    record(&s, format!("POST {} {body}", uri.path()));
+    (StatusCode::OK, Json(json!({}))).into_response()
+}
+
+async fn fake_pkcs12(State(s): State<FakeMail>, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    record(&s, "POST /v1/credential/pkcs12".into());
+    use base64::Engine;
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(request["pkcs12"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    if file.first() != Some(&0x30) {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "pkcs12_damaged", None);
+    }
+    if request["password"] != P12_PASSWORD {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pkcs12_wrong_password",
+            None,
+        );
+    }
+    Json(json!({"credential": "software", "identity": "CN=Cabinet du Parc", "not_after": 1_900_000_000i64}))
+        .into_response()
+}
+
+async fn fake_account(State(s): State<FakeMail>, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    let user = request["user"].as_str().unwrap_or_default().to_string();
+    record(&s, format!("POST /v1/accounts {user}"));
+    if request["password"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        < 12
+    {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", None);
+    }
+    let mut m = s.lock().unwrap();
+    if !m.accounts.contains(&user) {
+        m.accounts.push(user.clone());
+    }
+    Json(json!({"user": user, "created": true})).into_response()
+}
+
+async fn fake_account_remove(
+    State(s): State<FakeMail>,
+    Path(user): Path<String>,
+    body: String,
+) -> Response {
+    record(&s, format!("POST /v1/accounts/{user}/delete {body}"));
+    let mut m = s.lock().unwrap();
+    if !m.accounts.contains(&user) {
+        return refuse(StatusCode::NOT_FOUND, "no_such_account", None);
+    }
+    m.accounts.retain(|a| *a != user);
+    Json(json!({"removed": user})).into_response()
+}
+
+async fn fake_connection_test(State(s): State<FakeMail>) -> Json<Value> {
+    record(&s, "POST /v1/connection-test".into());
+    Json(json!({"ok": false, "steps": [
+        {"step": "credential", "ok": true, "code": null, "detail": "CN=x"},
+        {"step": "smtp", "ok": false, "code": "certificate_refused", "detail": "421 4.7.1"},
+    ]}))
+}
+
+fn setup_routes(mail: FakeMail) -> Router {
+    Router::new()
+        .route("/v1/settings", get(fake_settings).put(fake_settings_change))
+        .route("/v1/operators", get(fake_operators))
+        .route("/v1/settings/operator", post(fake_recorded))
+        .route("/v1/credential/card", post(fake_recorded))
+        .route("/v1/restart", post(fake_recorded))
+        .route("/v1/credential/pkcs12", post(fake_pkcs12))
+        .route("/v1/accounts", post(fake_account))
+        .route("/v1/accounts/{user}/delete", post(fake_account_remove))
+        .route("/v1/connection-test", post(fake_connection_test))
+        .with_state(mail)
+}
+
+/// A multipart/form-data body with text fields and an optional file `p12`.
+fn multipart(fields: &[(&str, &str)], file: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "----facteur-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some(file) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p12\"; filename=\"cabinet.p12\"\r\nContent-Type: application/x-pkcs12\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Harness {
+    async fn post_multipart(
+        &self,
+        path: &str,
+        cookie: &str,
+        content_type: String,
+        body: Vec<u8>,
+    ) -> Reply {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::COOKIE, format!("__Host-facteur={cookie}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    fn calls_since(&self, before: usize) -> Vec<String> {
+        self.mail().calls[before..]
+            .iter()
+            .filter(|c| !c.starts_with("POST /v1/audit"))
+            .cloned()
+            .collect()
+    }
+}
+
+const SETUP_PAGES: [&str; 9] = [
+    "/wizard",
+    "/wizard/mailbox",
+    "/wizard/card",
+    "/wizard/test",
+    "/wizard/accounts",
+    "/accounts",
+    "/settings",
+    "/settings/certificate",
+    "/restart",
+];
+
+#[tokio::test]
+async fn wizard_and_settings_pages_need_login_and_csrf() {
+    let t = harness();
+    t.claim().await;
+    for path in SETUP_PAGES {
+        let r = t.get(path, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.location(), "/login", "{path}");
+        assert_security_headers(&r);
+    }
+    let (cookie, _) = t.login().await;
+    for path in SETUP_PAGES {
+        let r = t.get(path, Some(&cookie)).await;
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::SEE_OTHER,
+            "{path}: {}",
+            r.status
+        );
+    }
+    let before = t.mail().calls.len();
+    for path in [
+        "/wizard/test",
+        "/wizard/accounts",
+        "/accounts",
+        "/settings",
+        "/restart",
+        "/accounts/secretariat/delete",
+    ] {
+        let r = t
+            .post(
+                path,
+                Some(&cookie),
+                &[("csrf", &"0".repeat(64)), ("confirm", "1")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    for path in ["/wizard/mailbox", "/settings/certificate"] {
+        let (ct, body) = multipart(&[("csrf", "nope"), ("operator", "test")], Some(b"0\x82"));
+        let r = t.post_multipart(path, &cookie, ct, body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        // Not multipart at all: unreadable.
+        let r = t.post(path, Some(&cookie), &[("csrf", "x")]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    assert!(
+        t.calls_since(before).is_empty(),
+        "{:?}",
+        t.calls_since(before)
+    );
+}
+
+#[tokio::test]
+async fn mailbox_step_checks_the_certificate_before_changing_anything() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/wizard/mailbox", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Opérateur de test"));
+    assert!(page.body.contains("value=\"cabinet@test.mssante.fr\""));
+    let csrf = page.csrf();
+    let form = |password: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("operator", "test".to_string()),
+            ("mailbox", "cabinet@test.mssante.fr".to_string()),
+            ("kind", "software".to_string()),
+            ("p12_password", password.to_string()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
+        let fields: Vec<(&str, String)> = fields;
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        multipart(&borrowed, file.as_deref())
+    };
+    let before = t.mail().calls.len();
+
+    // Wrong password, damaged file, missing file: said in French, 422,
+    // nothing but the check asked of the daemon.
+    let (ct, body) = send(form("mauvais"), Some(vec![0x30, 0x82, 0x01]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("Mot de passe du certificat incorrect"),
+        "{}",
+        r.body
+    );
+    let (ct, body) = send(form(P12_PASSWORD), Some(b"not a certificate".to_vec()));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("pas un certificat .p12 lisible"),
+        "{}",
+        r.body
+    );
+    let (ct, body) = send(form(P12_PASSWORD), None);
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Choisissez le fichier du certificat"));
+    assert_eq!(
+        t.calls_since(before),
+        ["POST /v1/credential/pkcs12", "POST /v1/credential/pkcs12"]
+    );
+    // An oversized upload is refused before the daemon hears of it.
+    let (ct, body) = send(form(P12_PASSWORD), Some(vec![0x30; 200 * 1024]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(t.calls_since(before).len(), 2);
+    // No operator chosen, a manual operator without servers.
+    let mut no_operator = form(P12_PASSWORD);
+    no_operator.retain(|(k, _)| *k != "operator");
+    let (ct, body) = send(no_operator, Some(vec![0x30, 0x82]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert!(r.body.contains("Choisissez votre opérateur"));
+    let mut manual = form(P12_PASSWORD);
+    manual[1].1 = "manual".into();
+    let (ct, body) = send(manual, Some(vec![0x30, 0x82]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert!(r.body.contains("saisissez ses serveurs"));
+    assert_eq!(t.calls_since(before).len(), 2);
+
+    // A refused address names the field.
+    let mut bad_address = form(P12_PASSWORD);
+    bad_address[2].1 = "cabinet".into();
+    let (ct, body) = send(bad_address, Some(vec![0x30, 0x82]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("Adresse de votre messagerie MSSanté"),
+        "{}",
+        r.body
+    );
+
+    // All good: certificate, operator, mailbox, restart, in that order.
+    let from = t.mail().calls.len();
+    let (ct, body) = send(form(P12_PASSWORD), Some(vec![0x30, 0x82]));
+    let r = t.post_multipart("/wizard/mailbox", &cookie, ct, body).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/wizard/restarting?next=%2Fwizard");
+    let calls = t.calls_since(from);
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(calls[0], "POST /v1/credential/pkcs12");
+    assert!(
+        calls[1]
+            .starts_with("POST /v1/settings/operator {\"actor\":\"web:admin\",\"id\":\"test\"}"),
+        "{}",
+        calls[1]
+    );
+    assert!(
+        calls[2].starts_with("PUT /v1/settings") && calls[2].contains("cabinet@test.mssante.fr")
+    );
+    assert!(calls[3].starts_with("POST /v1/restart"));
+    // The certificate's password went to the daemon only.
+    assert!(!calls.iter().any(|c| c.contains(P12_PASSWORD)));
+    // The waiting page reloads itself until the daemon is back.
+    let wait = t
+        .get("/wizard/restarting?next=%2Fwizard", Some(&cookie))
+        .await;
+    assert_eq!(wait.status, StatusCode::OK);
+    assert!(wait.body.contains("http-equiv=\"refresh\""));
+    let wait = t
+        .get(
+            "/wizard/restarting?next=https%3A%2F%2Fevil.example",
+            Some(&cookie),
+        )
+        .await;
+    assert!(!wait.body.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn connection_test_says_what_to_do() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let r = t
+        .post("/wizard/test", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("La connexion n’a pas abouti."));
+    assert!(
+        r.body
+            .contains("L’opérateur a refusé votre carte ou votre certificat")
+    );
+    assert!(
+        !r.body.contains("href=\"/wizard/accounts\""),
+        "no way on after a failure"
+    );
+}
+
+#[tokio::test]
+async fn local_accounts_are_created_and_removed_after_confirmation() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let page = t.get("/wizard/accounts", Some(&cookie)).await;
+    assert!(page.body.contains("Aucun compte local"));
+    // What the practice's machines are told.
+    assert!(page.body.contains("/srv/documents"));
+    assert!(
+        page.body
+            .contains("config-v1.1.xml?emailaddress=cabinet%40test.mssante.fr")
+    );
+    let r = t
+        .post(
+            "/wizard/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("user", "secretariat"),
+                ("password", "Un long mot de passe"),
+                ("confirm", "Un autre mot de passe"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/wizard/accounts");
+    let page = t.get("/wizard/accounts", Some(&cookie)).await;
+    assert!(page.body.contains("ne sont pas identiques"));
+    let r = t
+        .post(
+            "/wizard/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("user", "secretariat"),
+                ("password", "court"),
+                ("confirm", "court"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/wizard/accounts");
+    let page = t.get("/wizard/accounts", Some(&cookie)).await;
+    assert!(page.body.contains("au moins 12 caractères"));
+    let r = t
+        .post(
+            "/accounts",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("user", "secretariat"),
+                ("password", "Un long mot de passe"),
+                ("confirm", "Un long mot de passe"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/accounts");
+    let page = t.get("/accounts", Some(&cookie)).await;
+    assert!(page.body.contains("Compte créé."));
+    assert!(page.body.contains("data-account=\"secretariat\""));
+    // Removal: a confirmation page, then the box must be ticked.
+    let confirm = t.get("/accounts/secretariat/delete", Some(&cookie)).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("required"));
+    assert_eq!(
+        t.get("/accounts/nobody/delete", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get("/accounts/Bad%20Name/delete", Some(&cookie))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = t
+        .post(
+            "/accounts/secretariat/delete",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(t.mail().accounts, ["secretariat"]);
+    let r = t
+        .post(
+            "/accounts/secretariat/delete",
+            Some(&cookie),
+            &[("csrf", &csrf), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.location(), "/accounts");
+    assert!(t.mail().accounts.is_empty());
+}
+
+#[tokio::test]
+async fn settings_send_only_what_changed_and_name_refused_fields() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let page = t.get("/settings", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    assert!(page.body.contains("name=\"upstream__port\""));
+    let unchanged = [
+        ("csrf", csrf.as_str()),
+        ("mssante__mailbox", "cabinet@test.mssante.fr"),
+        ("upstream__port", "587"),
+        ("inbound__send_receipts", "false"),
+        ("inbound__send_receipts", "true"),
+        ("paper__address_lines", "1 rue du Parc\r\n"),
+    ];
+    let before = t.mail().calls.len();
+    let r = t.post("/settings", Some(&cookie), &unchanged).await;
+    assert_eq!(r.location(), "/settings");
+    assert!(t.calls_since(before).is_empty());
+    // A number that is not one: 400, the field named.
+    let mut bad = unchanged.to_vec();
+    bad[2].1 = "cinq";
+    let r = t.post("/settings", Some(&cookie), &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Port d’envoi"));
+    // The daemon refuses the address: 422, the field named.
+    let mut refused = unchanged.to_vec();
+    refused[1].1 = "cabinet";
+    let r = t.post("/settings", Some(&cookie), &refused).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Adresse de votre messagerie MSSanté"));
+    // Changes: only those are sent, then the service restarts.
+    let from = t.mail().calls.len();
+    let changed = [
+        ("csrf", csrf.as_str()),
+        ("mssante__mailbox", "cabinet@test.mssante.fr"),
+        ("upstream__port", "465"),
+        ("inbound__send_receipts", "false"),
+        ("paper__address_lines", "1 rue du Parc\r\nBâtiment B"),
+    ];
+    let r = t.post("/settings", Some(&cookie), &changed).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let calls = t.calls_since(from);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let sent: Value =
+        serde_json::from_str(calls[0].trim_start_matches("PUT /v1/settings ")).unwrap();
+    assert_eq!(
+        sent["changes"],
+        json!({"upstream.port": 465, "inbound.send_receipts": false, "paper.address_lines": ["1 rue du Parc", "Bâtiment B"]})
+    );
+    assert!(calls[1].starts_with("POST /v1/restart"));
 }

@@ -224,7 +224,7 @@ pub fn restarting(next: &str) -> String {
     );
     page.replacen(
         "<meta charset=\"utf-8\">",
-        &format!("<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">"),
+        "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">",
         1,
     )
 }
@@ -238,7 +238,7 @@ pub fn card_step(
 ) -> String {
     let body = if software {
         format!(
-            "{}<p><a class=\"button\" href=\"/wizard/test\">{}</a></p>",
+            "{}<p><a class=\"button-link\" href=\"/wizard/test\">{}</a></p>",
             notice("info", texts::CARD_STEP_SKIPPED),
             esc(texts::WIZARD_CONTINUE)
         )
@@ -247,7 +247,7 @@ pub fn card_step(
         let waiting = matches!(&card, Ok(c) if c.state != "unlocked" && c.state != "locked");
         let next = if unlocked {
             format!(
-                "<p><a class=\"button\" href=\"/wizard/test\">{}</a></p>",
+                "<p><a class=\"button-link\" href=\"/wizard/test\">{}</a></p>",
                 esc(texts::WIZARD_CONTINUE)
             )
         } else if waiting {
@@ -296,7 +296,7 @@ pub fn test_step(csrf: &str, result: Option<Result<&ConnectionTest, String>>) ->
                         )
                     };
                     format!(
-                        "<li class=\"check check-{class}\" data-step=\"{}\"><strong>{}</strong> : {}{advice}</li>",
+                        "<li class=\"test-step test-{class}\" data-step=\"{}\"><strong>{}</strong> : {}{advice}</li>",
                         esc(&s.step),
                         esc(name),
                         esc(state)
@@ -310,13 +310,13 @@ pub fn test_step(csrf: &str, result: Option<Result<&ConnectionTest, String>>) ->
             };
             let next = if test.ok {
                 format!(
-                    "<p><a class=\"button\" href=\"/wizard/accounts\">{}</a></p>",
+                    "<p><a class=\"button-link\" href=\"/wizard/accounts\">{}</a></p>",
                     esc(texts::WIZARD_CONTINUE)
                 )
             } else {
                 String::new()
             };
-            format!("{summary}<ul class=\"checks\">{rows}</ul>{next}")
+            format!("{summary}<ul class=\"test-steps\">{rows}</ul>{next}")
         }
     };
     let again = if outcome.is_empty() {
@@ -405,7 +405,7 @@ pub fn accounts(
     let settings = local.map(|l| client_settings(l, host)).unwrap_or_default();
     let finish = if wizard {
         format!(
-            "<p><a class=\"button\" href=\"/dashboard\">{}</a></p>",
+            "<p><a class=\"button-link\" href=\"/dashboard\">{}</a></p>",
             esc(texts::WIZARD_FINISH)
         )
     } else {
