@@ -315,6 +315,11 @@ pub struct UpstreamConfig {
     pub imap_port: u16,
     #[serde(default)]
     pub imap_tls: UpstreamTls,
+    /// Ask for delivery status notifications (success, failure, delay)
+    /// when the operator offers DSN; the reports come back to the mailbox
+    /// and set « Remis » in tracking.
+    #[serde(default = "default_true")]
+    pub delivery_reports: bool,
 }
 
 fn default_upstream_port() -> u16 {

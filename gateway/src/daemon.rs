@@ -123,6 +123,7 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
         ehlo_name: config.smtp.hostname.clone(),
         connect_timeout: Duration::from_secs(config.upstream.connect_timeout),
         command_timeout: Duration::from_secs(config.upstream.command_timeout),
+        delivery_reports: config.upstream.delivery_reports,
     })
 }
 

@@ -356,3 +356,31 @@ def test_operator_found_by_dns_srv(facteur_factory, operator, tmp_path):
     finally:
         dnsmasq.terminate()
         dnsmasq.wait()
+
+
+def test_operator_delivery_report_sets_delivered_in_tracking(facteur_factory, operator, tmp_path):
+    """The box asks for delivery reports (DSN NOTIFY=SUCCESS, RET=HDRS:
+    headers only, so the report never carries the document back);
+    the operator's report comes back to the mailbox, the inbound bridge
+    reads it, and tracking says « delivered » without anyone injecting it."""
+    import time as _time
+
+    operator.clear(operator.env["CLIENT_MAILBOX"])
+    f = facteur_factory(
+        inbound=f'[inbound]\nimport_dir = "{tmp_path / "import"}"\npoll_interval = 2\n'
+    ).start()
+    with f.smtp() as client:
+        client.sendmail(
+            operator.env["CLIENT_MAILBOX"],
+            [operator.env["DEMO_TO"]],
+            b"Subject: Avec accuse de remise\r\n\r\nCompte rendu.\r\n",
+        )
+    deadline = _time.time() + 60
+    states = []
+    while _time.time() < deadline:
+        code, found = f.api("GET", "/v1/tracking?q=" + operator.env["DEMO_TO"])
+        states = [h["state"] for h in found.get("recipients", [])] if code == 200 else []
+        if states == ["delivered"]:
+            break
+        _time.sleep(0.5)
+    assert states == ["delivered"], states

@@ -62,6 +62,8 @@ pub struct Connector {
     pub ehlo_name: String,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Ask the operator for delivery reports (`upstream.delivery_reports`).
+    pub delivery_reports: bool,
 }
 
 async fn timed<T, E>(
@@ -236,6 +238,7 @@ impl Connector {
         }
         tracing::info!(target = %target, tls_version = %version, cipher = %suite, external = caps.auth_external, "operator session opened");
         session.set_capabilities(caps);
+        session.request_reports(self.delivery_reports);
         Ok(session)
     }
 }

@@ -104,6 +104,8 @@ pub struct Capabilities {
     pub eight_bit_mime: bool,
     pub size: Option<u64>,
     pub auth_external: bool,
+    /// Delivery status notifications (RFC 3461).
+    pub dsn: bool,
 }
 
 impl Capabilities {
@@ -118,6 +120,7 @@ impl Capabilities {
                 "STARTTLS" => caps.starttls = true,
                 "PIPELINING" => caps.pipelining = true,
                 "8BITMIME" => caps.eight_bit_mime = true,
+                "DSN" => caps.dsn = true,
                 "SIZE" => caps.size = words.next().and_then(|s| s.parse().ok()).filter(|s| *s > 0),
                 "AUTH" => {
                     caps.auth_external |= words.any(|m| m.eq_ignore_ascii_case("EXTERNAL"));
@@ -147,7 +150,10 @@ mod tests {
         assert_eq!(r.lines.len(), 5);
         let caps = Capabilities::from_ehlo(&r);
         assert!(caps.pipelining && caps.eight_bit_mime && caps.auth_external && !caps.starttls);
+        assert!(!caps.dsn);
         assert_eq!(caps.size, Some(10240000));
+        let r = read("250-smtp.op\r\n250-DSN\r\n250 SMTPUTF8\r\n").await.unwrap();
+        assert!(Capabilities::from_ehlo(&r).dsn);
     }
 
     #[tokio::test]

@@ -34,6 +34,9 @@ pub struct UpstreamSession {
     /// The final `.` was written and its reply not yet read: if the session
     /// breaks now, the operator may or may not have the message.
     data_in_flight: bool,
+    /// Ask for delivery reports (NOTIFY=SUCCESS,FAILURE,DELAY) when the
+    /// operator offers DSN: they are what tracking shows as « Remis ».
+    request_reports: bool,
 }
 
 /// Adds SMTP dot-stuffing and the final `.` line. The message is already in
@@ -75,7 +78,12 @@ impl UpstreamSession {
             messages_sent: 0,
             last_used: Instant::now(),
             data_in_flight: false,
+            request_reports: false,
         }
+    }
+
+    pub(super) fn request_reports(&mut self, on: bool) {
+        self.request_reports = on;
     }
 
     pub(super) fn set_capabilities(&mut self, caps: Capabilities) {
@@ -164,13 +172,25 @@ impl UpstreamSession {
         if eight_bit && self.caps.eight_bit_mime {
             mail.push_str(" BODY=8BITMIME");
         }
+        let reports = self.request_reports && self.caps.dsn;
+        if reports {
+            // Headers only: the report must not carry the health data back.
+            mail.push_str(" RET=HDRS");
+        }
         mail.push_str("\r\n");
+        let rcpt = |r: &str| {
+            if reports {
+                format!("RCPT TO:<{r}> NOTIFY=SUCCESS,FAILURE,DELAY\r\n")
+            } else {
+                format!("RCPT TO:<{r}>\r\n")
+            }
+        };
 
         let mut replies = Vec::with_capacity(recipients.len() + 1);
         if self.caps.pipelining {
             let mut batch = mail;
             for r in recipients {
-                batch.push_str(&format!("RCPT TO:<{r}>\r\n"));
+                batch.push_str(&rcpt(r));
             }
             self.write(batch.as_bytes(), "MAIL/RCPT").await?;
             for _ in 0..=recipients.len() {
@@ -182,7 +202,7 @@ impl UpstreamSession {
             replies.push(reply);
             if ok {
                 for r in recipients {
-                    replies.push(self.command(&format!("RCPT TO:<{r}>\r\n"), "RCPT").await?);
+                    replies.push(self.command(&rcpt(r), "RCPT").await?);
                 }
             }
         }
