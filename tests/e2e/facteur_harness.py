@@ -146,7 +146,10 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
             # local account; the set-up wizard fills them in.
             text = re.sub(r"\[\[accounts\]\]\nuser = .*\npassword_hash = .*\n", "", text)
             text = re.sub(r'mailbox = ".*"\n', "", text, count=1)
-            text = re.sub(r"\[credential\]\n(.*\n)*?(?=\[queue\])", "", text)
+            # An explicit credential is the installer's (a card with its
+            # intermediates): kept, the wizard only adds the mailbox.
+            if not o.get("credential"):
+                text = re.sub(r"\[credential\]\n(.*\n)*?(?=\[queue\])", "", text)
         self.config_path.write_text(text)
 
     # -- process control -------------------------------------------------

@@ -272,3 +272,100 @@ def test_queue_tracking_and_audit_in_a_browser(pcsc, operator, card_facteur, tmp
     for log in (web.log(), f.log()):
         assert not re.search(r"(?<![0-9])1234(?![0-9])", log)
         assert "Cabinet du Parc" not in log
+
+
+def test_first_run_wizard_in_a_browser(pcsc, operator, facteur_factory, tmp_path):
+    """From the factory to a delivered document, in Chromium: claim, the
+    wizard's steps against the simulated card and the test operator, a
+    local account that then logs in over SMTP, and a PDF dropped in the
+    folder the wizard showed, followed to « Remis » in tracking."""
+    import smtplib
+    import ssl
+
+    from test_outbox import drop, sidecar_for
+    from test_settings import operators_file
+    from pdfs import make_pdf
+
+    ensure_node_modules()
+    operator.clear(operator.env["CLIENT_MAILBOX"])
+    insert(pcsc, operator)
+    outbox = tmp_path / "documents"
+    f = facteur_factory(
+        factory=True,
+        credential=f'kind = "card"\nintermediates = "{operator.env["CARD_INTERMEDIATES"]}"\n',
+        upstream_endpoint='host = "127.0.0.1"\nport = 1',
+        top=f'operators = "{operators_file(tmp_path, operator.env)}"\n',
+        inbound=f'[inbound]\nimport_dir = "{tmp_path / "import"}"\npoll_interval = 2\n',
+        outbox=f"""[outbox]
+folders = ["{outbox}"]
+scan_interval = 1
+settle_time = 1
+[outbox.author]
+national_id = "810000000001"
+family_name = "DUPONT"
+given_name = "Jean"
+""",
+    ).start()
+    assert f.wait_api()["configured"] is False
+    web = Web(tmp_path / "web", f.control_socket).start()
+
+    def answer(what: str) -> str:
+        kind, _, rest = what.partition(" ")
+        if kind == "smtp-login":
+            user, password_and_port = rest.split(" ", 1)
+            password, port = password_and_port.rsplit(" ", 1)
+            assert int(port) == f.port, (port, f.port)
+            client = smtplib.SMTP("127.0.0.1", f.port, timeout=30)
+            client.starttls(context=ssl._create_unverified_context())
+            client.login(user, password)
+            client.quit()
+            return "logged in"
+        if kind == "drop-pdf":
+            assert rest == str(outbox), (rest, outbox)
+            drop(outbox, "cr-wizard.pdf", make_pdf("Compte rendu assistant"), sidecar_for("assistant"))
+            return "Test Éloïse"
+        raise AssertionError(f"unknown request {what}")
+
+    proc = subprocess.Popen(
+        ["node", str(WEB / "wizard.spec.mjs")],
+        env={**os.environ, "FACTEUR_WEB_URL": web.url, "FACTEUR_WEB_SETUP_CODE": web.setup_code,
+             "FACTEUR_MAILBOX": operator.env["CLIENT_MAILBOX"], "FACTEUR_WEB_ARTIFACTS": str(WEB / "artifacts")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = []
+    try:
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("need: "):
+                try:
+                    reply = "ok " + answer(line[len("need: "):].strip())
+                except Exception as e:  # the spec reports it and stops
+                    reply = "fail " + repr(e).replace("\n", " ")
+                proc.stdin.write(reply + "\n")
+                proc.stdin.flush()
+        proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        web.stop()
+    print("".join(out))
+    assert out, proc.stderr.read()
+    result = json.loads(out[-1])
+    assert proc.returncode == 0 and result["ok"], f"{result.get('error')}\n{proc.stderr.read()[-2000:]}\n{web.log()[-3000:]}\n{f.log()[-3000:]}"
+    assert set(result["axe"]) == {"mailbox", "card", "test", "accounts"}
+    assert all(v == [] for v in result["axe"].values()), result["axe"]
+    for shot in result["screenshots"]:
+        assert Path(shot).stat().st_size > 0
+    # The daemon restarted once, in place, and now runs set up.
+    status = f.wait_api()
+    assert status["configured"] is True and status["card"]["state"] == "unlocked"
+    listed = f.cli("audit", "list", "--json").stdout
+    for action in ("operator_chosen", "settings_changed", "credential_changed", "restart_requested",
+                   "card_unlock_failed", "card_unlocked", "account_created"):
+        assert f'"{action}"' in listed, action
+    for log in (web.log(), f.log()):
+        assert "Poste secretariat 2026" not in log
+        assert not re.search(r"(?<![0-9])1234(?![0-9])", log)

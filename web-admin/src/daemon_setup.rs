@@ -20,6 +20,9 @@ pub struct SettingsView {
     pub configured: bool,
     #[serde(default)]
     pub values: serde_json::Map<String, serde_json::Value>,
+    /// The settings the practice changed (the others are the installer's).
+    #[serde(default)]
+    pub changed: Vec<String>,
     #[serde(default)]
     pub credential: Option<String>,
     #[serde(default)]
@@ -33,6 +36,16 @@ pub struct SettingsView {
 }
 
 impl SettingsView {
+    /// As [`SettingsView::text`], but only for a setting the practice
+    /// changed itself (empty for the installer's values).
+    pub fn chosen(&self, key: &str) -> String {
+        if self.changed.iter().any(|k| k == key) {
+            self.text(key)
+        } else {
+            String::new()
+        }
+    }
+
     /// A setting's current value as text for a form field (lists one per
     /// line), empty when not set.
     pub fn text(&self, key: &str) -> String {

@@ -498,7 +498,7 @@ pub const ACCOUNT_PASSWORD_HINT: &str =
     "Au moins 12 caractères. Il sera saisi une fois dans le logiciel du poste.";
 pub const ACCOUNT_CONFIRM_LABEL: &str = "Confirmez le mot de passe";
 pub const ACCOUNT_CREATE: &str = "Créer le compte";
-pub const ACCOUNT_CHANGE: &str = "Changer le mot de passe";
+pub const ACCOUNT_CHANGE: &str = "Pour changer le mot de passe d’un compte existant, saisissez son nom et le nouveau mot de passe.";
 pub const ACCOUNT_REMOVE: &str = "Supprimer";
 pub const ACCOUNT_REMOVE_TITLE: &str = "Supprimer un compte local";
 pub const ACCOUNT_REMOVE_CONFIRM: &str =

@@ -152,7 +152,9 @@ mod tests {
         assert!(caps.pipelining && caps.eight_bit_mime && caps.auth_external && !caps.starttls);
         assert!(!caps.dsn);
         assert_eq!(caps.size, Some(10240000));
-        let r = read("250-smtp.op\r\n250-DSN\r\n250 SMTPUTF8\r\n").await.unwrap();
+        let r = read("250-smtp.op\r\n250-DSN\r\n250 SMTPUTF8\r\n")
+            .await
+            .unwrap();
         assert!(Capabilities::from_ehlo(&r).dsn);
     }
 

@@ -91,7 +91,7 @@ fn radio(name: &str, value: &str, label: &str, checked: bool, hint: Option<&str>
     };
     format!(
         "<div class=\"field checkbox\"><input id=\"{id}\" name=\"{name}\" type=\"radio\" value=\"{}\"{}{described} required>\
-         <label for=\"{id}\">{}</label>{hint_html}</div>",
+         <div><label for=\"{id}\">{}</label>{hint_html}</div></div>",
         esc(value),
         if checked { " checked" } else { "" },
         esc(label)

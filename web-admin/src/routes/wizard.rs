@@ -286,10 +286,12 @@ async fn mailbox_page(State(app): State<Shared>, headers: HeaderMap) -> Response
         Ok(view) => MailboxForm {
             mailbox: view.text("mssante.mailbox"),
             kind: view.credential.clone().unwrap_or_default(),
-            smtp_host: view.text("upstream.host"),
-            smtp_port: view.text("upstream.port"),
-            imap_host: view.text("upstream.imap_host"),
-            imap_port: view.text("upstream.imap_port"),
+            // Hosts typed by hand before (a manual operator), not the
+            // installer's defaults.
+            smtp_host: view.chosen("upstream.host"),
+            smtp_port: view.chosen("upstream.port"),
+            imap_host: view.chosen("upstream.imap_host"),
+            imap_port: view.chosen("upstream.imap_port"),
             operator: String::new(),
         },
         Err(e) => return daemon_down(&e),
