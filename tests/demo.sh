@@ -82,9 +82,28 @@ fi
 password=$(cat "$password_file")
 hash=$(printf '%s\n' "$password" | "$facteur" hash-password)
 
+# The operators the web admin's set-up wizard offers: the test operator.
+cat > "$work/operators.toml" <<TOML
+[[operator]]
+id = "test"
+name = "Opérateur de test (démonstration)"
+smtp_host = "$OPERATOR_SMTP_HOST"
+smtp_port = $OPERATOR_SMTP_PORT
+imap_host = "$OPERATOR_IMAP_HOST"
+imap_port = $OPERATOR_IMAP_PORT
+server_name = "$OPERATOR_SERVER_NAME"
+domains = ["test.mssante.fr"]
+
+[[operator]]
+id = "manual"
+name = "Autre opérateur (réglages saisis à la main)"
+manual = true
+TOML
+
 config="$work/facteur.toml"
 cat > "$config" <<TOML
 data_dir = "$work/data"
+operators = "$work/operators.toml"
 
 [log]
 level = "info"
