@@ -8,7 +8,7 @@
 // "need: …" lines on stdin; prints one JSON line and exits non-zero on the
 // first failed expectation.
 import { createInterface } from 'node:readline';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 
@@ -36,7 +36,7 @@ const browser = await chromium.launch({
 });
 let exitCode = 0;
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR', viewport: { width: 1024, height: 900 } });
+  const context = await browser.newContext({ acceptDownloads: true, ignoreHTTPSErrors: true, locale: 'fr-FR', viewport: { width: 1024, height: 900 } });
   const page = await context.newPage();
   const step = async (name) => {
     result.steps.push(name);
@@ -133,6 +133,14 @@ try {
   await page.locator('table.data tbody a').first().click();
   await page.getByText('Remis').first().waitFor();
   await step('timeline-delivered');
+  // The document sent, downloaded from its timeline under its own name.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: /Télécharger \(PDF\)/ }).click(),
+  ]);
+  result.downloaded = download.suggestedFilename();
+  expect(result.downloaded === 'cr-wizard.pdf', `downloaded as ${result.downloaded}`);
+  expect(readFileSync(await download.path()).subarray(0, 5).toString() === '%PDF-', 'a PDF');
   result.ok = true;
 } catch (error) {
   result.ok = false;

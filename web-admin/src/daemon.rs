@@ -329,6 +329,9 @@ pub struct MessageTimeline {
     pub patient: Option<String>,
     #[serde(default)]
     pub patient_ins: Option<String>,
+    /// The name of the document sent, when it can be downloaded.
+    #[serde(default)]
+    pub document: Option<String>,
 }
 
 pub use facteur::audit::AuditEntry;
@@ -438,6 +441,19 @@ impl Daemon {
             .get(&format!("/v1/tracking?{}", search.query_string()))
             .await?;
         Ok(hits.recipients)
+    }
+
+    /// The document a message carried (a PDF from the document folder).
+    pub async fn sent_document(&self, key: &str) -> Result<Vec<u8>, DaemonError> {
+        let path = format!("/v1/tracking/{}/document", encode(key));
+        let (content_type, bytes) =
+            tokio::time::timeout(ACTION_TIMEOUT, self.client.get_file(&path))
+                .await
+                .map_err(|_| DaemonError::Timeout)??;
+        if content_type != "application/pdf" || !bytes.starts_with(b"%PDF-") {
+            return Err(DaemonError::Protocol);
+        }
+        Ok(bytes)
     }
 
     /// The timeline of a message, by Message-ID or queue id.

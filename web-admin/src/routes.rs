@@ -48,6 +48,7 @@ pub fn router(app: Shared) -> Router {
         .route("/queue/{id}/{action}", post(queue_action))
         .route("/tracking", get(tracking_page))
         .route("/tracking/{key}", get(timeline_page))
+        .route("/tracking/{key}/document", get(sent_document))
         .route("/audit", get(audit_page))
         .route("/audit/export", get(audit_export))
         .merge(directory::routes())
@@ -907,6 +908,75 @@ async fn timeline_page(
             html(daemon_status(&e), pages::message(title, &e.french()))
         }
     }
+}
+
+/// The document a message carried, as a download named as it was dropped.
+async fn sent_document(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    if let Err(to) = require_login(&app, &headers) {
+        return redirect(to);
+    }
+    if !valid_message_key(&key) {
+        return bad_input(texts::BAD_MESSAGE_ID);
+    }
+    let name = match app.daemon.timeline(&key).await {
+        Ok(t) => t.document.unwrap_or_else(|| "document.pdf".into()),
+        Err(e) => {
+            return html(
+                daemon_status(&e),
+                pages::message(texts::TIMELINE_TITLE, &e.french()),
+            );
+        }
+    };
+    match app.daemon.sent_document(&key).await {
+        Ok(pdf) => {
+            app.daemon
+                .audit_on("document_downloaded", Some(&key), None)
+                .await;
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/pdf"),
+                    ),
+                    (header::CONTENT_DISPOSITION, attachment(&name)),
+                ],
+                pdf,
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let status = match &e {
+                DaemonError::Refused { status: 410, .. } => StatusCode::GONE,
+                other => daemon_status(other),
+            };
+            html(status, pages::message(texts::TIMELINE_TITLE, &e.french()))
+        }
+    }
+}
+
+/// `attachment` with the file's name: plain ASCII in `filename` (others
+/// replaced), the exact name in `filename*` (RFC 6266, UTF-8).
+fn attachment(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let value = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        encode(name)
+    );
+    HeaderValue::from_str(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment; filename=\"document.pdf\""))
 }
 
 #[derive(serde::Deserialize, Default)]

@@ -540,6 +540,9 @@ pub const CERTIFICATE_CARD: &str = "Cette boîte aux lettres utilise la carte CP
 pub const RESTART_TITLE: &str = "Redémarrer le service";
 pub const RESTART_INTRO: &str = "Arrête proprement le service de messagerie et le relance ; aucun message n’est perdu. Avec une carte CPS, son code sera redemandé.";
 pub const RESTART_SUBMIT: &str = "Redémarrer le service";
+pub const SENT_DOCUMENT: &str = "Document envoyé";
+pub const DOWNLOAD_DOCUMENT: &str = "Télécharger (PDF)";
+pub const DOCUMENT_GONE: &str = "Le document n’est plus dans le dossier « sent » des documents envoyés (déplacé ou supprimé depuis).";
 pub const SETTING_REFUSED: &str = "valeur refusée";
 pub const SETTING_NOT_A_NUMBER: &str = "un nombre entier est attendu.";
 pub const UPLOAD_TOO_LARGE: &str =
@@ -573,6 +576,10 @@ pub fn settings_refusal(code: &str) -> Option<&'static str> {
         "no_such_operator" => "Cet opérateur ne figure plus dans la liste. Rechargez la page.",
         "not_editable" => "Ce réglage ne se modifie pas ici.",
         "not_configured" => "Le boîtier n’est pas encore mis en service.",
+        "document_gone" => DOCUMENT_GONE,
+        "no_document" => {
+            "Aucun document n’a été conservé pour ce message : seuls les documents déposés dans le dossier d’envoi le sont."
+        }
         "settings_unavailable" => {
             "Les réglages n’ont pas pu être enregistrés. Réessayez ; si le problème persiste, contactez votre installateur."
         }

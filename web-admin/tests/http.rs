@@ -279,6 +279,7 @@ async fn fake_timeline(
         return Json(json!({
             "message_id": DONE_MID, "queue_ids": [DONE_QID], "submitted_by": "secretariat",
             "received_at": 1_767_200_000i64, "patient": PATIENT, "patient_ins": PATIENT_INS,
+            "document": "CR échographie \"2026\".pdf",
             "recipients": [{"recipient": MARTIN, "queue_id": DONE_QID, "state": "delivered", "detail": null,
                 "timeline": [{"at": 1_767_200_000i64, "event": "accepted", "detail": null},
                              {"at": 1_767_200_002i64, "event": "sent", "detail": "250 2.0.0 Ok"},
@@ -389,6 +390,7 @@ fn mail_routes(mail: FakeMail) -> Router {
         .route("/v1/queue/{id}/{action}", post(fake_action))
         .route("/v1/tracking", get(fake_tracking))
         .route("/v1/tracking/{key}", get(fake_timeline))
+        .route("/v1/tracking/{key}/document", get(fake_sent_document))
         .route("/v1/audit", get(fake_audit).post(fake_audit_append))
         .route("/v1/audit/verify", get(fake_audit_verify))
         .with_state(mail.clone())
@@ -3243,4 +3245,68 @@ async fn settings_send_only_what_changed_and_name_refused_fields() {
         json!({"upstream.port": 465, "inbound.send_receipts": false, "paper.address_lines": ["1 rue du Parc", "Bâtiment B"]})
     );
     assert!(calls[1].starts_with("POST /v1/restart"));
+}
+
+async fn fake_sent_document(State(s): State<FakeMail>, Path(key): Path<String>) -> Response {
+    s.lock()
+        .unwrap()
+        .calls
+        .push(format!("GET /v1/tracking/{key}/document"));
+    match key.as_str() {
+        DONE_QID => (
+            [(header::CONTENT_TYPE, "application/pdf")],
+            b"%PDF-1.4\nsent document".to_vec(),
+        )
+            .into_response(),
+        QID => refuse(StatusCode::GONE, "document_gone", None),
+        _ => refuse(StatusCode::NOT_FOUND, "no_such_message", None),
+    }
+}
+
+#[tokio::test]
+async fn the_sent_document_is_downloaded_from_its_timeline() {
+    let t = harness();
+    t.claim().await;
+    let path = format!("/tracking/{DONE_QID}/document");
+    assert_eq!(t.get(&path, None).await.location(), "/login");
+    let (cookie, _) = t.login().await;
+    let line = t.get(&format!("/tracking/{DONE_QID}"), Some(&cookie)).await;
+    assert!(
+        line.body
+            .contains(&format!("href=\"/tracking/{DONE_QID}/document\"")),
+        "{}",
+        line.body
+    );
+    let r = t.get(&path, Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/pdf");
+    let disposition = r.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"CR _chographie _2026_.pdf\""),
+        "{disposition}"
+    );
+    assert!(
+        disposition.contains("filename*=UTF-8''CR%20%C3%A9chographie%20%222026%22.pdf"),
+        "{disposition}"
+    );
+    assert!(r.body.starts_with("%PDF-"));
+    // Moved away since: 410 said in French; unknown: 404; malformed: 400.
+    let gone = t
+        .get(&format!("/tracking/{QID}/document"), Some(&cookie))
+        .await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    assert!(gone.body.contains("n’est plus dans le dossier"));
+    assert_eq!(
+        t.get("/tracking/nothing@here/document", Some(&cookie))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.get("/tracking/%01/document", Some(&cookie)).await.status,
+        StatusCode::BAD_REQUEST
+    );
 }

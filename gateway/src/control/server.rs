@@ -93,6 +93,7 @@ pub fn router(state: Shared, settings: Router) -> Router {
         .route("/v1/queue", get(queue))
         .route("/v1/tracking", get(tracking))
         .route("/v1/tracking/{message_id}", get(timeline))
+        .route("/v1/tracking/{message_id}/document", get(sent_document))
         .route("/v1/queue/{id}/{action}", post(queue_action))
         .merge(super::directory::router(state.directory.clone()))
         .merge(super::diagnostics::routes())
@@ -393,6 +394,81 @@ async fn timeline(State(s): State<Shared>, UrlPath(message_id): UrlPath<String>)
     }
 }
 
+/// Largest document served back (the document folder's own limit is
+/// lower by default).
+const MAX_SENT_DOCUMENT: u64 = 64 * 1024 * 1024;
+
+/// Reads a filed document: a regular file reached without following a
+/// symbolic link (the document folder is shared on the LAN: a link put in
+/// `sent/` must not lead to the box's own files), and a PDF.
+fn read_sent_document(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_SENT_DOCUMENT {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file of a sensible size",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_SENT_DOCUMENT).read_to_end(&mut bytes)?;
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a PDF any more",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `GET /v1/tracking/{key}/document`: the document a message carried, from
+/// the document folder's `sent/`.
+async fn sent_document(State(s): State<Shared>, UrlPath(key): UrlPath<String>) -> Response {
+    let tracking = s.tracking.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let document = tracking.document(&key)?;
+        Ok::<_, QueueError>(document.map(|d| (read_sent_document(&d.path), d.name)))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((Ok(bytes), name)))) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pdf".to_string(),
+                ),
+                (
+                    axum::http::header::HeaderName::from_static("x-facteur-document-name"),
+                    crate::control::encode_component(&name),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Ok(Some((Err(e), _)))) => error(
+            StatusCode::GONE,
+            "document_gone",
+            format!("the document is no longer in sent/ as it was filed: {e}"),
+        ),
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            "no_document",
+            "no document was filed for this message (only documents from the document folder are)",
+        ),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "tracking_unreadable",
+            e.to_string(),
+        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "task failed"),
+    }
+}
+
 /// Actors the daemon writes itself; the API may not borrow them.
 fn reserved_actor(actor: &str) -> bool {
     actor == "daemon" || actor == "outbox" || actor.starts_with("smtp:")
@@ -579,4 +655,28 @@ async fn audit_verify(State(audit): State<Audit>) -> Response {
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sent_document_is_read_only_if_it_is_still_a_pdf_and_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let pdf = dir.path().join("cr.pdf");
+        std::fs::write(&pdf, b"%PDF-1.7\nbody").unwrap();
+        assert_eq!(read_sent_document(&pdf).unwrap(), b"%PDF-1.7\nbody");
+        // A link put in sent/ by someone on the LAN, towards the box's files.
+        let secret = dir.path().join("mailbox.p12");
+        std::fs::write(&secret, b"%PDF-not really").unwrap();
+        let link = dir.path().join("link.pdf");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        assert!(read_sent_document(&link).is_err());
+        // Replaced by something else.
+        std::fs::write(&pdf, b"PK\x03\x04").unwrap();
+        assert!(read_sent_document(&pdf).is_err());
+        assert!(read_sent_document(&dir.path().join("gone.pdf")).is_err());
+        assert!(read_sent_document(dir.path()).is_err());
+    }
 }

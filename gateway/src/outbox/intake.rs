@@ -269,8 +269,17 @@ impl Intake {
                 .await
                 .map_err(|e| refuse(format!("{e}{done}")))?;
         }
-        if let Err(e) = file_sent(candidate, sidecar_path.as_deref(), self.settings.after_send) {
-            tracing::error!(error = %e, "taken, but could not be moved to sent/");
+        match file_sent(candidate, sidecar_path.as_deref(), self.settings.after_send) {
+            Ok(Some(filed)) => {
+                if let Err(e) =
+                    self.tracking
+                        .record_document(&message_id, &filed, &file_name(&candidate.path))
+                {
+                    tracing::warn!(error = %e, "document not noted in tracking; it stays in sent/");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "taken, but could not be moved to sent/"),
         }
         Ok(Taken::Sent {
             queue_id: queue_id.unwrap_or_else(|| "paper".into()),
@@ -576,19 +585,20 @@ fn move_into(candidate: &Candidate, sidecar: Option<&Path>, dir: &str) -> std::i
     Ok(target)
 }
 
+/// Files the document after sending; where it went, if it was kept.
 fn file_sent(
     candidate: &Candidate,
     sidecar: Option<&Path>,
     after: AfterSend,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<PathBuf>> {
     match after {
-        AfterSend::Move => move_into(candidate, sidecar, SENT_DIR).map(|_| ()),
+        AfterSend::Move => move_into(candidate, sidecar, SENT_DIR).map(Some),
         AfterSend::Delete => {
             std::fs::remove_file(&candidate.path)?;
             if let Some(sidecar) = sidecar {
                 let _ = std::fs::remove_file(sidecar);
             }
-            Ok(())
+            Ok(None)
         }
     }
 }
@@ -686,6 +696,10 @@ mod tests {
         let queued = b.intake.queue.list().unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].recipient, "dr.martin@medecin.test.mssante.fr");
+        // Tracking knows where it was filed, for the download.
+        let filed = b.intake.tracking.document(&queued[0].id).unwrap().unwrap();
+        assert_eq!(filed.path, b.root.join(SENT_DIR).join(name));
+        assert_eq!(filed.name, name);
     }
 
     #[tokio::test]

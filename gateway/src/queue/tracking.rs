@@ -353,6 +353,18 @@ pub struct MessageTimeline {
     pub patient: Option<String>,
     #[serde(default)]
     pub patient_ins: Option<String>,
+    /// The file name of the document sent, when it came from the document
+    /// folder and is still in its `sent/` folder (downloadable).
+    #[serde(default)]
+    pub document: Option<String>,
+}
+
+/// A document sent from the document folder, filed in `sent/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentDocument {
+    pub path: std::path::PathBuf,
+    /// The name it was dropped with.
+    pub name: String,
 }
 
 const SEARCH: &str = "
@@ -533,6 +545,9 @@ impl Tracking {
                 )
                 .optional()?;
             let (patient, patient_ins) = patient.unzip();
+            let document = document_in(c, &message_id)?
+                .filter(|d| d.path.is_file())
+                .map(|d| d.name);
             Ok(Some(MessageTimeline {
                 message_id: Some(message_id),
                 queue_ids: messages.iter().map(|m| m.0.clone()).collect(),
@@ -541,6 +556,7 @@ impl Tracking {
                 recipients,
                 patient,
                 patient_ins: patient_ins.flatten(),
+                document,
             }))
         })
     }
@@ -566,6 +582,34 @@ impl Tracking {
             )
             .map(|_| ())
         })
+    }
+
+    /// Notes where the document of a message was filed after sending, so
+    /// the web admin can offer it for download.
+    pub fn record_document(
+        &self,
+        message_id: &str,
+        path: &std::path::Path,
+        name: &str,
+    ) -> Result<(), QueueError> {
+        let path = path.to_string_lossy().into_owned();
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO message_documents (message_id, path, name, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![message_id, path, name, crate::queue::now_unix()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The document sent with the message `key` (Message-ID or queue id),
+    /// if one was recorded.
+    pub fn document(&self, key: &str) -> Result<Option<SentDocument>, QueueError> {
+        let Some(message_id) = self.timeline(key)?.and_then(|t| t.message_id) else {
+            return Ok(None);
+        };
+        self.with(|c| document_in(c, &message_id))
     }
 
     /// The correspondent `key` of the paper log: the name and address of
@@ -603,7 +647,9 @@ impl Tracking {
 /// - `message_patients`: the patient each document from the document
 ///   folder is about (a new table);
 /// - `paper_sent.postal_json`: the postal address line by line (a new
-///   column, null for older letters).
+///   column, null for older letters);
+/// - `message_documents`: where each document from the document folder
+///   was filed after sending (a new table).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
@@ -612,6 +658,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              label TEXT NOT NULL,
              ins TEXT,
              search TEXT NOT NULL,
+             recorded_at INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS message_documents (
+             message_id TEXT PRIMARY KEY,
+             path TEXT NOT NULL,
+             name TEXT NOT NULL,
              recorded_at INTEGER NOT NULL
          );",
     )?;
@@ -624,6 +676,20 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE paper_sent ADD COLUMN postal_json TEXT;")?;
     }
     tx.commit()
+}
+
+fn document_in(c: &Connection, message_id: &str) -> rusqlite::Result<Option<SentDocument>> {
+    c.query_row(
+        "SELECT path, name FROM message_documents WHERE message_id = ?1",
+        [message_id],
+        |r| {
+            Ok(SentDocument {
+                path: std::path::PathBuf::from(r.get::<_, String>(0)?),
+                name: r.get(1)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// The patient of a document, as tracking shows and searches it.
@@ -1215,5 +1281,49 @@ mod tests {
         let paper = t.timeline("doc3.document@box").unwrap().unwrap();
         assert_eq!(paper.patient.as_deref(), Some("LÉGER Hélène 25/03/1979"));
         assert!(t.timeline("m-none").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_filed_document_is_found_by_message_or_queue_id_while_it_is_there() {
+        use crate::queue::{Envelope, Queue, QueueId, RetryPolicy};
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(
+            dir.path(),
+            RetryPolicy {
+                initial: Duration::from_secs(60),
+                max: Duration::from_secs(600),
+                lifetime: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let t = Tracking::open(dir.path()).unwrap();
+        let id = queue
+            .accept(
+                QueueId::generate(),
+                Envelope {
+                    sender: "cabinet@test.mssante.fr".into(),
+                    recipients: vec!["dr.martin@test.mssante.fr".into()],
+                    submitted_by: Some("outbox".into()),
+                },
+                b"x\r\n".to_vec(),
+                Some("doc9.document@box".into()),
+            )
+            .await
+            .unwrap();
+        assert!(t.document("doc9.document@box").unwrap().is_none());
+        let filed = dir.path().join("cr.pdf");
+        std::fs::write(&filed, b"%PDF-1.4\n").unwrap();
+        t.record_document("doc9.document@box", &filed, "CR écho.pdf")
+            .unwrap();
+        let by_queue_id = t.document(id.as_str()).unwrap().unwrap();
+        assert_eq!(by_queue_id.path, filed);
+        assert_eq!(by_queue_id.name, "CR écho.pdf");
+        let line = t.timeline("doc9.document@box").unwrap().unwrap();
+        assert_eq!(line.document.as_deref(), Some("CR écho.pdf"));
+        // Moved away or deleted by the practice: no longer offered.
+        std::fs::remove_file(&filed).unwrap();
+        let line = t.timeline("doc9.document@box").unwrap().unwrap();
+        assert!(line.document.is_none());
     }
 }

@@ -200,6 +200,17 @@ pub fn timeline(
     if let Some(at) = t.received_at {
         facts.push_str(&fact(texts::RECEIVED, time(at)));
     }
+    if let Some(name) = &t.document {
+        facts.push_str(&fact(
+            texts::SENT_DOCUMENT,
+            format!(
+                "<a href=\"/tracking/{}/document\" download>{}<span class=\"visually-hidden\"> {}</span></a>",
+                esc(&crate::daemon::encode(key)),
+                esc(texts::DOWNLOAD_DOCUMENT),
+                esc(name)
+            ),
+        ));
+    }
     let mut sections = String::new();
     for (n, r) in t.recipients.iter().enumerate() {
         let steps: String = r
