@@ -122,6 +122,13 @@ def test_messages_are_exported_once_and_kept_upstream(operator, inbound_facteur)
     assert len(exported(f, 1)) == 1
     status = f.api("GET", "/v1/status")[1]["inbound"]
     assert status["state"] == "watching", status
+    # The dashboard's « Derniers messages reçus », kept across the restart,
+    # with the sender and the folder, never the subject.
+    code, body = f.api("GET", "/v1/received?limit=5")
+    assert code == 200 and len(body["received"]) == 1, body
+    [received] = body["received"]
+    assert received["from"] == "secretariat@hopital.test.mssante.fr" and received["folder"] == d.name, received
+    assert received["files"] >= 1 and "subject" not in received
 
 
 def test_new_mail_is_noticed_by_idle(operator, inbound_facteur):

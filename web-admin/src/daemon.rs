@@ -336,6 +336,14 @@ pub struct MessageTimeline {
 
 pub use facteur::audit::AuditEntry;
 
+/// One message received (`GET /v1/received`).
+pub type ReceivedView = facteur::queue::tracking::Received;
+
+#[derive(serde::Deserialize)]
+struct ReceivedList {
+    received: Vec<ReceivedView>,
+}
+
 #[derive(Debug, Clone, serde::Deserialize)]
 struct AuditEntries {
     entries: Vec<AuditEntry>,
@@ -441,6 +449,12 @@ impl Daemon {
             .get(&format!("/v1/tracking?{}", search.query_string()))
             .await?;
         Ok(hits.recipients)
+    }
+
+    /// The latest messages received and exported, newest first.
+    pub async fn received(&self, limit: usize) -> Result<Vec<ReceivedView>, DaemonError> {
+        let list: ReceivedList = self.get(&format!("/v1/received?limit={limit}")).await?;
+        Ok(list.received)
     }
 
     /// The document a message carried (a PDF from the document folder).

@@ -424,12 +424,17 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
             .ok(),
         Err(_) => None,
     };
+    let received = match &status {
+        Ok(_) => app.daemon.received(DASHBOARD_LATEST).await.ok(),
+        Err(_) => None,
+    };
     html(
         StatusCode::OK,
         pages::dashboard(
             &s.csrf,
             status.as_ref().map_err(DaemonError::french),
             recent.as_deref(),
+            received.as_deref(),
             &lights,
         ),
     )

@@ -540,6 +540,30 @@ pub const CERTIFICATE_CARD: &str = "Cette boîte aux lettres utilise la carte CP
 pub const RESTART_TITLE: &str = "Redémarrer le service";
 pub const RESTART_INTRO: &str = "Arrête proprement le service de messagerie et le relance ; aucun message n’est perdu. Avec une carte CPS, son code sera redemandé.";
 pub const RESTART_SUBMIT: &str = "Redémarrer le service";
+pub const RECEIVED_TITLE: &str = "Derniers messages reçus";
+pub const RECEIVED_NOTHING: &str = "Aucun message reçu pour l’instant.";
+pub const COL_RECEIVED_AT: &str = "Reçu le";
+pub const COL_FROM: &str = "Expéditeur";
+pub const COL_IMPORT_FOLDER: &str = "Dossier d’import";
+pub const COL_FILES: &str = "Pièces";
+
+pub fn received_files(files: u32) -> String {
+    match files {
+        0 => "aucune pièce".into(),
+        1 => "1 fichier".into(),
+        n => format!("{n} fichiers"),
+    }
+}
+
+pub fn received_files_with_problems(files: u32, problems: u32) -> String {
+    let problems = if problems == 1 {
+        "1 problème".to_string()
+    } else {
+        format!("{problems} problèmes")
+    };
+    format!("{}, {problems} (voir le dossier)", received_files(files))
+}
+
 pub const SENT_DOCUMENT: &str = "Document envoyé";
 pub const DOWNLOAD_DOCUMENT: &str = "Télécharger (PDF)";
 pub const DOCUMENT_GONE: &str = "Le document n’est plus dans le dossier « sent » des documents envoyés (déplacé ou supprimé depuis).";

@@ -391,6 +391,7 @@ fn mail_routes(mail: FakeMail) -> Router {
         .route("/v1/tracking", get(fake_tracking))
         .route("/v1/tracking/{key}", get(fake_timeline))
         .route("/v1/tracking/{key}/document", get(fake_sent_document))
+        .route("/v1/received", get(fake_received))
         .route("/v1/audit", get(fake_audit).post(fake_audit_append))
         .route("/v1/audit/verify", get(fake_audit_verify))
         .with_state(mail.clone())
@@ -3308,5 +3309,30 @@ async fn the_sent_document_is_downloaded_from_its_timeline() {
     assert_eq!(
         t.get("/tracking/%01/document", Some(&cookie)).await.status,
         StatusCode::BAD_REQUEST
+    );
+}
+
+async fn fake_received(RawQuery(query): RawQuery) -> Json<Value> {
+    assert_eq!(query.as_deref(), Some("limit=5"));
+    Json(json!({"received": [
+        {"at": 1_767_261_600i64, "from": "dr.durand@hopital.test.mssante.fr", "folder": "2026-01-01_1000_CR <b>", "files": 3, "problems": 1},
+        {"at": 1_767_200_000i64, "from": MARTIN, "folder": "2025-12-31_0800_CR", "files": 1, "problems": 0},
+    ]}))
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_the_last_messages_received() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(dash.body.contains("Derniers messages reçus"));
+    let section = &dash.body[dash.body.find("Derniers messages reçus").unwrap()..];
+    assert!(section.contains("dr.durand@hopital.test.mssante.fr"));
+    assert!(section.contains("3 fichiers, 1 problème (voir le dossier)"));
+    assert!(section.contains("2026-01-01_1000_CR &lt;b&gt;"), "escaped");
+    assert!(
+        section.find("dr.durand").unwrap() < section.find("dr.martin").unwrap(),
+        "newest first"
     );
 }

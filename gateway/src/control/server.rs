@@ -94,6 +94,7 @@ pub fn router(state: Shared, settings: Router) -> Router {
         .route("/v1/tracking", get(tracking))
         .route("/v1/tracking/{message_id}", get(timeline))
         .route("/v1/tracking/{message_id}/document", get(sent_document))
+        .route("/v1/received", get(received))
         .route("/v1/queue/{id}/{action}", post(queue_action))
         .merge(super::directory::router(state.directory.clone()))
         .merge(super::diagnostics::routes())
@@ -392,6 +393,29 @@ async fn timeline(State(s): State<Shared>, UrlPath(message_id): UrlPath<String>)
             "tracking task failed",
         ),
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ReceivedQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/received?limit=`: the latest messages received and exported.
+async fn received(
+    State(s): State<Shared>,
+    query: Result<Query<ReceivedQuery>, QueryRejection>,
+) -> Response {
+    let limit = match query {
+        Ok(Query(q)) => q.limit.unwrap_or(20).clamp(1, 200),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
+    };
+    let tracking = s.tracking.clone();
+    read_blocking("tracking_unreadable", move || {
+        tracking
+            .recent_received(limit)
+            .map(|received| json!({ "received": received }))
+    })
+    .await
 }
 
 /// Largest document served back (the document folder's own limit is

@@ -116,6 +116,19 @@ pub struct Fetcher {
     state: Mutex<(String, Option<String>)>,
 }
 
+/// The sender's address of a raw message, or an empty string.
+fn sender_of(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| {
+            m.from()
+                .and_then(|f| f.first())
+                .and_then(|a| a.address())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
 /// SASL EXTERNAL: the identity is the TLS client certificate; the
 /// response is empty (no authorization identity).
 struct External;
@@ -340,12 +353,25 @@ impl Fetcher {
                     self.send_receipt(&raw, message_id.as_deref(), to, done.problems.len())
                         .await;
                 }
+                let folder = done
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let received = crate::queue::tracking::Received {
+                    at: crate::queue::now_unix(),
+                    from: sender_of(&raw),
+                    folder: folder.clone(),
+                    files: u32::try_from(done.files.len()).unwrap_or(u32::MAX),
+                    problems: u32::try_from(done.problems.len()).unwrap_or(u32::MAX),
+                };
+                let tracking = self.links.tracking.clone();
+                let noted =
+                    tokio::task::spawn_blocking(move || tracking.record_received(&received)).await;
+                if !matches!(noted, Ok(Ok(()))) {
+                    tracing::warn!("received message not noted for the dashboard");
+                }
                 if let Some(audit) = &self.links.audit {
-                    let folder = done
-                        .dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
                     audit.note(
                         "daemon",
                         "message_received",
@@ -562,5 +588,20 @@ where
             "closed before greeting".into(),
         )),
         Ok(Some(_)) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_is_read_from_the_headers_only() {
+        assert_eq!(
+            sender_of(b"From: Dr Martin <dr.martin@medecin.test.mssante.fr>\r\nSubject: CR DUPONT\r\n\r\nbody"),
+            "dr.martin@medecin.test.mssante.fr"
+        );
+        assert_eq!(sender_of(b"Subject: no sender\r\n\r\n"), "");
+        assert_eq!(sender_of(b""), "");
     }
 }

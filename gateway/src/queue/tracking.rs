@@ -359,6 +359,19 @@ pub struct MessageTimeline {
     pub document: Option<String>,
 }
 
+/// A message received and exported to the import folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Received {
+    pub at: i64,
+    /// The sender's address (a correspondent, never the subject, which
+    /// names the patient in MSSanté's convention).
+    pub from: String,
+    /// The folder it was exported to, inside the import folder.
+    pub folder: String,
+    pub files: u32,
+    pub problems: u32,
+}
+
 /// A document sent from the document folder, filed in `sent/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentDocument {
@@ -584,6 +597,43 @@ impl Tracking {
         })
     }
 
+    /// Notes a message received and exported (the dashboard's « Derniers
+    /// messages reçus »).
+    pub fn record_received(&self, received: &Received) -> Result<(), QueueError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO received (at, sender, folder, files, problems) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    received.at,
+                    received.from,
+                    received.folder,
+                    received.files,
+                    received.problems
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The latest messages received, newest first.
+    pub fn recent_received(&self, limit: usize) -> Result<Vec<Received>, QueueError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT at, sender, folder, files, problems FROM received ORDER BY at DESC, rowid DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(Received {
+                    at: r.get(0)?,
+                    from: r.get(1)?,
+                    folder: r.get(2)?,
+                    files: r.get(3)?,
+                    problems: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// Notes where the document of a message was filed after sending, so
     /// the web admin can offer it for download.
     pub fn record_document(
@@ -649,7 +699,8 @@ impl Tracking {
 /// - `paper_sent.postal_json`: the postal address line by line (a new
 ///   column, null for older letters);
 /// - `message_documents`: where each document from the document folder
-///   was filed after sending (a new table).
+///   was filed after sending (a new table);
+/// - `received`: messages received and exported (a new table).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
@@ -665,7 +716,15 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
              path TEXT NOT NULL,
              name TEXT NOT NULL,
              recorded_at INTEGER NOT NULL
-         );",
+         );
+         CREATE TABLE IF NOT EXISTS received (
+             at INTEGER NOT NULL,
+             sender TEXT NOT NULL,
+             folder TEXT NOT NULL,
+             files INTEGER NOT NULL,
+             problems INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS received_at ON received (at);",
     )?;
     let has_postal_json: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('paper_sent') WHERE name = 'postal_json')",
@@ -1325,5 +1384,33 @@ mod tests {
         std::fs::remove_file(&filed).unwrap();
         let line = t.timeline("doc9.document@box").unwrap().unwrap();
         assert!(line.document.is_none());
+    }
+
+    #[test]
+    fn received_messages_are_listed_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tracking::open(dir.path()).unwrap();
+        assert!(t.recent_received(5).unwrap().is_empty());
+        for (at, from) in [
+            (100, "a@test.mssante.fr"),
+            (300, "c@test.mssante.fr"),
+            (200, "b@test.mssante.fr"),
+        ] {
+            t.record_received(&Received {
+                at,
+                from: from.into(),
+                folder: format!("2026-11-23_{at}"),
+                files: 2,
+                problems: 0,
+            })
+            .unwrap();
+        }
+        let recent = t.recent_received(2).unwrap();
+        let from: Vec<&str> = recent.iter().map(|r| r.from.as_str()).collect();
+        assert_eq!(from, ["c@test.mssante.fr", "b@test.mssante.fr"]);
+        // Kept across a reopening (a restart of the daemon).
+        drop(t);
+        let t = Tracking::open(dir.path()).unwrap();
+        assert_eq!(t.recent_received(10).unwrap().len(), 3);
     }
 }

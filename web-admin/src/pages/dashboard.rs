@@ -259,12 +259,56 @@ fn latest(latest: Option<&[TrackHit]>) -> String {
     )
 }
 
+/// The latest messages in: when, from whom, which import folder.
+fn received(received: Option<&[crate::daemon::ReceivedView]>) -> String {
+    let Some(list) = received else {
+        return String::new();
+    };
+    let content = if list.is_empty() {
+        format!("<p>{}</p>", esc(texts::RECEIVED_NOTHING))
+    } else {
+        let rows: String = list
+            .iter()
+            .map(|r| {
+                let files = if r.problems > 0 {
+                    texts::received_files_with_problems(r.files, r.problems)
+                } else {
+                    texts::received_files(r.files)
+                };
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                    super::time(r.at),
+                    esc(&r.from),
+                    esc(&r.folder),
+                    esc(&files)
+                )
+            })
+            .collect();
+        format!(
+            "<table class=\"data\"><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
+             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
+             <tbody>{rows}</tbody></table>",
+            esc(texts::RECEIVED_TITLE),
+            esc(texts::COL_RECEIVED_AT),
+            esc(texts::COL_FROM),
+            esc(texts::COL_IMPORT_FOLDER),
+            esc(texts::COL_FILES),
+        )
+    };
+    format!(
+        "<section aria-labelledby=\"received\"><h2 id=\"received\">{}</h2>{content}</section>",
+        esc(texts::RECEIVED_TITLE)
+    )
+}
+
 /// `status`: the daemon's answer, or why there is none; `recent`: the
-/// last messages out; `lights`: more checks (DNS, clock, disk).
+/// last messages out; `received` the last in; `lights`: more checks
+/// (DNS, clock, disk).
 pub fn dashboard(
     csrf: &str,
     status: Result<&StatusView, String>,
     recent: Option<&[TrackHit]>,
+    received_list: Option<&[crate::daemon::ReceivedView]>,
     lights: &[Check],
 ) -> String {
     let content = match status {
@@ -279,9 +323,10 @@ pub fn dashboard(
         Err(reason) => notice("error", &reason),
     };
     let body = format!(
-        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>{}",
+        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>{}{}",
         esc(texts::REFRESH),
-        latest(recent)
+        latest(recent),
+        received(received_list)
     );
     super::layout_wide(
         texts::DASHBOARD_TITLE,
