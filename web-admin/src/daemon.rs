@@ -181,6 +181,19 @@ pub struct StatusView {
     pub queue: QueueView,
     #[serde(default)]
     pub card: Option<CardView>,
+    /// Remote updates, when the daemon has an update client.
+    #[serde(default)]
+    pub update: Option<UpdateView>,
+}
+
+/// `update` in `GET /v1/status`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct UpdateView {
+    /// `idle`, `up_to_date`, `downloading`, `installing`, `waiting_reboot`, `failed`.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// Daemons from before the set-up wizard were always set up.

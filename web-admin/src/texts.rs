@@ -540,6 +540,29 @@ pub const CERTIFICATE_CARD: &str = "Cette boîte aux lettres utilise la carte CP
 pub const RESTART_TITLE: &str = "Redémarrer le service";
 pub const RESTART_INTRO: &str = "Arrête proprement le service de messagerie et le relance ; aucun message n’est perdu. Avec une carte CPS, son code sera redemandé.";
 pub const RESTART_SUBMIT: &str = "Redémarrer le service";
+pub const CHECK_UPDATE: &str = "Version et mises à jour";
+
+pub fn update_not_managed(version: &str) -> String {
+    format!("Version {version}. Mises à jour à distance non configurées sur ce boîtier.")
+}
+
+pub fn update_state(version: &str, state: &str, detail: Option<&str>) -> String {
+    let what = match state {
+        "idle" | "up_to_date" => "à jour",
+        "downloading" => "téléchargement d’une mise à jour en cours",
+        "installing" => "installation d’une mise à jour en cours",
+        "waiting_reboot" => "mise à jour installée, redémarrage au prochain moment calme",
+        "failed" => {
+            "la dernière mise à jour a échoué (le boîtier fonctionne sur sa version actuelle)"
+        }
+        _ => "état inconnu",
+    };
+    match detail {
+        Some(d) => format!("Version {version} : {what} ({d})."),
+        None => format!("Version {version} : {what}."),
+    }
+}
+
 pub const RECEIVED_TITLE: &str = "Derniers messages reçus";
 pub const RECEIVED_NOTHING: &str = "Aucun message reçu pour l’instant.";
 pub const COL_RECEIVED_AT: &str = "Reçu le";

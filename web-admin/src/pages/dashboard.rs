@@ -218,7 +218,35 @@ pub fn checks(status: &StatusView) -> Vec<Check> {
         level,
         texts::queue_summary(q.pending, q.failed),
     ));
+    out.push(update_check(status));
     out
+}
+
+/// The running version and the remote updates' state (`update` in the
+/// daemon's status, when an update client is configured).
+fn update_check(status: &StatusView) -> Check {
+    let version = &status.version;
+    match &status.update {
+        None => check(
+            "update",
+            texts::CHECK_UPDATE,
+            Level::Ok,
+            texts::update_not_managed(version),
+        ),
+        Some(u) => {
+            let level = match u.state.as_str() {
+                "failed" => Level::Bad,
+                "idle" | "up_to_date" => Level::Ok,
+                _ => Level::Warn,
+            };
+            check(
+                "update",
+                texts::CHECK_UPDATE,
+                level,
+                texts::update_state(version, &u.state, u.detail.as_deref()),
+            )
+        }
+    }
 }
 
 fn render_check(c: &Check) -> String {
@@ -336,4 +364,33 @@ pub fn dashboard(
         }),
         &body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::UpdateView;
+
+    #[test]
+    fn the_update_light_follows_the_update_client() {
+        let mut status = StatusView {
+            version: "1.2.0".into(),
+            ..StatusView::default()
+        };
+        let c = update_check(&status);
+        assert_eq!(c.level, Level::Ok);
+        assert!(c.detail.contains("1.2.0"));
+        status.update = Some(UpdateView {
+            state: "failed".into(),
+            detail: Some("signature refusée".into()),
+        });
+        let c = update_check(&status);
+        assert_eq!(c.level, Level::Bad);
+        assert!(c.detail.contains("signature refusée"));
+        status.update = Some(UpdateView {
+            state: "downloading".into(),
+            detail: None,
+        });
+        assert_eq!(update_check(&status).level, Level::Warn);
+    }
 }
