@@ -85,6 +85,46 @@ def ensure_node_modules():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True)
 
 
+def run_spec(spec: str, web: "Web", answer=None, env: dict = None, extra_log: str = "") -> dict:
+    """Runs the browser spec tests/web/`spec` against `web`, answering each
+    of its `need: …` lines with `answer(request)` ("ok …" or, if it raises,
+    "fail …"); returns the spec's JSON result, asserted ok."""
+    proc = subprocess.Popen(
+        ["node", str(WEB / spec)],
+        env={**os.environ, "FACTEUR_WEB_URL": web.url, "FACTEUR_WEB_SETUP_CODE": web.setup_code or "",
+             "FACTEUR_WEB_ARTIFACTS": str(WEB / "artifacts"), **(env or {})},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = []
+    try:
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("need: "):
+                try:
+                    if answer is None:
+                        raise AssertionError("this spec should ask for nothing")
+                    reply = "ok " + answer(line[len("need: "):].strip())
+                except Exception as e:  # the spec reports it and stops
+                    reply = "fail " + repr(e).replace("\n", " ")
+                proc.stdin.write(reply + "\n")
+                proc.stdin.flush()
+        proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print("".join(out))
+    stderr = proc.stderr.read()
+    assert out, stderr
+    result = json.loads(out[-1])
+    assert proc.returncode == 0 and result["ok"], (
+        f"{result.get('error')}\n{stderr[-2000:]}\n{web.log()[-3000:]}\n{extra_log[-3000:]}"
+    )
+    return result
+
+
 def test_claim_login_unlock_logout_in_a_browser(pcsc, operator, card_facteur, tmp_path):
     ensure_node_modules()
     insert(pcsc, operator)
@@ -224,37 +264,12 @@ def test_queue_tracking_and_audit_in_a_browser(pcsc, operator, card_facteur, tmp
         raise AssertionError(f"unknown request {what}")
 
     web = Web(tmp_path / "web", f.control_socket).start()
-    proc = subprocess.Popen(
-        ["node", str(WEB / "tracking.spec.mjs")],
-        env={**os.environ, "FACTEUR_WEB_URL": web.url, "FACTEUR_WEB_SETUP_CODE": web.setup_code,
-             "FACTEUR_WEB_ARTIFACTS": str(WEB / "artifacts")},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out = []
     try:
-        for line in proc.stdout:
-            out.append(line)
-            if line.startswith("need: "):
-                try:
-                    reply = "ok " + answer(line[len("need: "):].strip())
-                except Exception as e:  # the spec reports it and stops
-                    reply = "fail " + repr(e).replace("\n", " ")
-                proc.stdin.write(reply + "\n")
-                proc.stdin.flush()
-        proc.wait(300)
+        result = run_spec("tracking.spec.mjs", web, answer)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         if smtp_stopped:
             operator.start_smtp()
         web.stop()
-    print("".join(out))
-    assert out, proc.stderr.read()
-    result = json.loads(out[-1])
-    assert proc.returncode == 0 and result["ok"], f"{result.get('error')}\n{proc.stderr.read()[-2000:]}\n{web.log()[-3000:]}"
     assert set(result["axe"]) == {"tracking", "timeline", "queue", "delete", "dashboard-latest", "audit"}
     assert all(v == [] for v in result["axe"].values()), result["axe"]
     for shot in result["screenshots"]:
@@ -326,35 +341,11 @@ given_name = "Jean"
             return "Test Éloïse"
         raise AssertionError(f"unknown request {what}")
 
-    proc = subprocess.Popen(
-        ["node", str(WEB / "wizard.spec.mjs")],
-        env={**os.environ, "FACTEUR_WEB_URL": web.url, "FACTEUR_WEB_SETUP_CODE": web.setup_code,
-             "FACTEUR_MAILBOX": operator.env["CLIENT_MAILBOX"], "FACTEUR_WEB_ARTIFACTS": str(WEB / "artifacts")},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out = []
     try:
-        for line in proc.stdout:
-            out.append(line)
-            if line.startswith("need: "):
-                try:
-                    reply = "ok " + answer(line[len("need: "):].strip())
-                except Exception as e:  # the spec reports it and stops
-                    reply = "fail " + repr(e).replace("\n", " ")
-                proc.stdin.write(reply + "\n")
-                proc.stdin.flush()
-        proc.wait(300)
+        result = run_spec("wizard.spec.mjs", web, answer, env={"FACTEUR_MAILBOX": operator.env["CLIENT_MAILBOX"]},
+                          extra_log=f.log())
     finally:
-        if proc.poll() is None:
-            proc.kill()
         web.stop()
-    print("".join(out))
-    assert out, proc.stderr.read()
-    result = json.loads(out[-1])
-    assert proc.returncode == 0 and result["ok"], f"{result.get('error')}\n{proc.stderr.read()[-2000:]}\n{web.log()[-3000:]}\n{f.log()[-3000:]}"
     assert set(result["axe"]) == {"mailbox", "card", "test", "accounts"}
     assert all(v == [] for v in result["axe"].values()), result["axe"]
     for shot in result["screenshots"]:

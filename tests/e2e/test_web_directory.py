@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pdfs import make_pdf
 from test_outbox import DEMO_TO, drop, outbox_facteur, sidecar_for, small_extraction, wait_for  # noqa: F401
-from test_web import WEB, Web, ensure_node_modules
+from test_web import Web, ensure_node_modules, run_spec
 
 
 def pdftotext(path: Path) -> str:
@@ -67,35 +67,10 @@ def test_directory_contacts_and_paper_in_a_browser(outbox_facteur, operator, tmp
         raise AssertionError(f"unknown request {what}")
 
     web = Web(tmp_path / "web", f.control_socket).start()
-    proc = subprocess.Popen(
-        ["node", str(WEB / "directory.spec.mjs")],
-        env={**os.environ, "FACTEUR_WEB_URL": web.url, "FACTEUR_WEB_SETUP_CODE": web.setup_code,
-             "FACTEUR_WEB_ARTIFACTS": str(WEB / "artifacts")},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    out = []
     try:
-        for line in proc.stdout:
-            out.append(line)
-            if line.startswith("need: "):
-                try:
-                    reply = "ok " + answer(line[len("need: "):].strip())
-                except Exception as e:  # the spec reports it and stops
-                    reply = "fail " + repr(e).replace("\n", " ")
-                proc.stdin.write(reply + "\n")
-                proc.stdin.flush()
-        proc.wait(300)
+        result = run_spec("directory.spec.mjs", web, answer)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         web.stop()
-    print("".join(out))
-    assert out, proc.stderr.read()
-    result = json.loads(out[-1])
-    assert proc.returncode == 0 and result["ok"], f"{result.get('error')}\n{proc.stderr.read()[-2000:]}\n{web.log()[-3000:]}"
     assert set(checked) == {"folder", "invitation"}, checked
     assert result["download_name"] == "invitation-mssante.pdf"
     assert all(v == [] for v in result["axe"].values()), result["axe"]
