@@ -36,7 +36,7 @@ def test_wrong_pkcs12_password_is_reported(operator, tmp_path):
     )
     out = run("--config", str(f.config_path), "check")
     assert out.returncode != 0
-    assert "wrong password or damaged file" in out.stderr
+    assert "wrong password for the PKCS#12 file" in out.stderr
 
 
 def test_mismatched_key_is_reported(operator, tmp_path):
