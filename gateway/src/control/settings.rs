@@ -43,6 +43,8 @@ pub fn settings_router(state: SettingsState) -> Router {
         .route("/v1/accounts", get(accounts).post(set_account))
         .route("/v1/accounts/{user}/delete", post(remove_account))
         .route("/v1/restart", post(restart))
+        .route("/v1/backup", get(backup))
+        .route("/v1/restore", post(restore))
         .with_state(Arc::new(state))
 }
 
@@ -374,6 +376,85 @@ async fn remove_account(
                 None,
             );
             Json(json!({"removed": user})).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+fn address_book(store: &SettingsStore) -> Option<crate::directory::AddressBook> {
+    match crate::directory::AddressBook::open(store.data_dir_path()) {
+        Ok(book) => Some(book),
+        Err(e) => {
+            tracing::warn!(error = %e, "address book unavailable: left out of the backup");
+            None
+        }
+    }
+}
+
+/// `GET /v1/backup`: the practice's configuration (with the certificate's
+/// secrets: the socket is the daemon user's only, and the web admin
+/// encrypts it before it leaves the box).
+async fn backup(State(s): State<Shared>) -> Response {
+    let store = s.store.clone();
+    match blocking(move || {
+        let book = address_book(&store);
+        store.backup(book.as_ref())
+    })
+    .await
+    {
+        Ok(backup) => {
+            s.audit.note(
+                "api",
+                "backup_created",
+                None,
+                Some(&format!("{} contact(s)", backup.contacts.len())),
+            );
+            Json(backup).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreRequest {
+    backup: crate::settings::Backup,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// `POST /v1/restore`: a backup put in place (then `/v1/restart`).
+async fn restore(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let body = Zeroizing::new(body.to_vec());
+    let request = match serde_json::from_slice::<RestoreRequest>(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "backup_unreadable",
+                format!("not a Facteur backup: {e}"),
+            );
+        }
+    };
+    let store = s.store.clone();
+    let backup = request.backup;
+    match blocking(move || {
+        let book = address_book(&store);
+        store.restore(&backup, book.as_ref())
+    })
+    .await
+    {
+        Ok(restored) => {
+            s.audit.note(
+                &api_actor(request.actor.as_deref()),
+                "configuration_restored",
+                None,
+                Some(&format!(
+                    "{} account(s), {} contact(s)",
+                    restored.accounts, restored.contacts
+                )),
+            );
+            Json(json!({"restored": restored, "restart_needed": true})).into_response()
         }
         Err(response) => response,
     }

@@ -274,6 +274,39 @@ impl AddressBook {
         f(&mut conn)
     }
 
+    /// Replaces every contact with `contacts` (a restored backup), in one
+    /// transaction: all are checked first, and on any refusal nothing
+    /// changes.
+    pub fn replace_all(&self, contacts: &[Contact]) -> Result<usize, AddressBookError> {
+        for contact in contacts {
+            contact.validate()?;
+        }
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM contacts", [])?;
+            for contact in contacts {
+                let contact = contact.clone().normalised();
+                check_unique(&tx, &contact, None)?;
+                tx.execute(
+                    "INSERT INTO contacts (display_name, profession, town, mssante, postal, rpps, note, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        contact.display_name,
+                        contact.profession,
+                        contact.town,
+                        contact.mssante,
+                        postal_json(&contact)?,
+                        contact.rpps,
+                        contact.note,
+                        contact.created_at
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(contacts.len())
+        })
+    }
+
     /// Adds a contact and returns it with its id and creation time.
     /// Refused when invalid, when its MSSanté address is already a contact,
     /// or when its drop folder would have the same name as another's.

@@ -10,6 +10,7 @@
 //! daemon then runs only its control API, for the set-up wizard.
 
 mod accounts;
+mod backup;
 mod credential;
 mod editable;
 mod layers;
@@ -17,6 +18,7 @@ mod operators;
 mod store;
 
 pub use accounts::{AccountError, valid_user};
+pub use backup::{BACKUP_FORMAT, Backup, BackupCertificate, Restored};
 pub use credential::{StoredCredential, UploadError};
 pub use editable::{EDITABLE, Editable, Kind};
 pub use layers::{Essentials, Layers, merge};

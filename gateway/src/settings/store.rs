@@ -130,6 +130,30 @@ impl SettingsStore {
         }
     }
 
+    pub(super) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The data directory (where the address book lives).
+    pub fn data_dir_path(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Replaces the whole settings file with `overlay` once checked.
+    pub(super) fn replace_overlay(&self, overlay: toml::Table) -> Result<Layers, SettingsError> {
+        let _writing = self.writing.lock().map_err(|_| SettingsError::Busy)?;
+        let mut layers = self.layers()?;
+        layers.overlay = overlay;
+        self.commit(&layers)?;
+        Ok(layers)
+    }
+
+    pub(super) fn apply_live_accounts(&self, accounts: &[crate::config::Account]) {
+        if let Some(live) = &self.live_accounts {
+            live.replace(accounts);
+        }
+    }
+
     pub fn layers(&self) -> Result<Layers, SettingsError> {
         Ok(Layers::read(&self.config_path)?)
     }
