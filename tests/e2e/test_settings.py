@@ -14,6 +14,7 @@ from facteur_harness import Facteur
 
 
 def operators_file(tmp_path: Path, env: dict, port=None) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "operators.toml"
     path.write_text(
         f"""[[operator]]
@@ -182,3 +183,119 @@ def test_connection_test_names_what_is_wrong(facteur_factory, operator, tmp_path
     code, result = f.api("POST", "/v1/connection-test")
     smtp = [s for s in result["steps"] if s["step"] == "smtp"][0]
     assert result["ok"] is False and smtp["code"] == "certificate_refused", result
+
+
+class Browser:
+    """A cookie-keeping HTTPS client for the web admin (the box's own
+    certificate is accepted, as a practitioner does once)."""
+
+    def __init__(self, url: str):
+        import http.cookiejar
+        import ssl
+        import urllib.request
+
+        self.url = url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=ssl._create_unverified_context()),
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        )
+
+    def get(self, path: str):
+        r = self.opener.open(self.url + path)
+        return r.geturl(), r.read()
+
+    def post(self, path: str, data: dict, files: dict = None):
+        import urllib.parse
+        import urllib.request
+
+        if files:
+            boundary = "----facteur-e2e"
+            body = b""
+            for k, v in data.items():
+                body += f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, (name, content) in files.items():
+                body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{name}"\r\n'
+                         "Content-Type: application/octet-stream\r\n\r\n").encode() + content + b"\r\n"
+            body += f"--{boundary}--\r\n".encode()
+            request = urllib.request.Request(self.url + path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        else:
+            request = urllib.request.Request(self.url + path, urllib.parse.urlencode(data).encode())
+        try:
+            r = self.opener.open(request)
+            return r.status, r.geturl(), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, path, e.read()
+
+    @staticmethod
+    def csrf(html: bytes) -> str:
+        import re
+
+        return re.search(rb'name="csrf" value="([0-9a-f]+)"', html).group(1).decode()
+
+    def claim_and_login(self, code: str, password: str):
+        _, page = self.get("/setup")
+        self.post("/setup", {"csrf": self.csrf(page), "code": code, "password": password, "confirm": password})
+        _, page = self.get("/login")
+        status, where, _ = self.post("/login", {"csrf": self.csrf(page), "password": password})
+        assert where.endswith("/dashboard") or where.endswith("/wizard/mailbox"), where
+
+
+def test_backup_from_one_box_restored_on_a_replacement(facteur_factory, operator, tmp_path):
+    """A box set up (operator, mailbox, certificate, account, contact) is
+    backed up through its web admin; a replacement box fresh from the
+    factory is restored from that file and works at once. A changed file is
+    refused and changes nothing."""
+    from test_web import Web
+
+    old = factory_box(facteur_factory, tmp_path / "a", operator).start()
+    old.wait_api()
+    assert old.api("POST", "/v1/settings/operator", {"id": "test"})[0] == 200
+    assert old.api("PUT", "/v1/settings", {"changes": {"mssante.mailbox": operator.env["CLIENT_MAILBOX"]}})[0] == 200
+    assert old.api("POST", "/v1/credential/pkcs12",
+                   {"pkcs12": p12(operator.env), "password": p12_password(operator.env)})[0] == 200
+    assert old.api("POST", "/v1/accounts", {"user": "secretariat", "password": "Un mot de passe assez long"})[0] == 200
+    restart(old)
+    code, added = old.api("POST", "/v1/contacts", {"name": "Dr MARTIN Paul", "mssante": operator.env["DEMO_TO"],
+                                                   "town": "Niort", "actor": "web:admin"})
+    assert code == 200, added
+
+    web_a = Web(tmp_path / "web-a", old.control_socket).start()
+    try:
+        a = Browser(web_a.url)
+        a.claim_and_login(web_a.setup_code, "Phrase du cabinet A 2026")
+        _, page = a.get("/settings/backup")
+        status, _, file = a.post("/settings/backup", {"csrf": a.csrf(page), "password": "Phrase du cabinet A 2026"})
+        assert status == 200 and file.startswith(b"FACTEUR-SAUVEGARDE"), file[:40]
+        assert p12_password(operator.env).encode() not in file and b"secretariat" not in file
+    finally:
+        web_a.stop()
+
+    new = factory_box(facteur_factory, tmp_path / "b", operator).start()
+    assert new.wait_api()["configured"] is False
+    web_b = Web(tmp_path / "web-b", new.control_socket).start()
+    try:
+        b = Browser(web_b.url)
+        b.claim_and_login(web_b.setup_code, "Phrase du cabinet B 2026")
+        _, page = b.get("/settings/backup")
+        tampered = bytearray(file)
+        tampered[-20] ^= 0x01
+        status, _, body = b.post("/settings/restore", {"csrf": b.csrf(page), "restore_password": "Phrase du cabinet A 2026"},
+                                 {"backup": ("sauvegarde.fcb", bytes(tampered))})
+        assert status == 422 and "fichier abîmé".encode() in body, status
+        assert new.api("GET", "/v1/status")[1]["configured"] is False
+        status, where, _ = b.post("/settings/restore", {"csrf": b.csrf(page), "restore_password": "Phrase du cabinet A 2026"},
+                                  {"backup": ("sauvegarde.fcb", file)})
+        assert status == 200 and "/wizard/restarting" in where, (status, where)
+    finally:
+        web_b.stop()
+    status = new.wait_api(timeout=30, configured=True)
+    assert status["credential"]["kind"] == "software"
+    code, result = new.api("POST", "/v1/connection-test")
+    assert result["ok"], result
+    client = smtplib.SMTP("127.0.0.1", new.port, timeout=30)
+    client.starttls(context=__import__("ssl")._create_unverified_context())
+    client.login("secretariat", "Un mot de passe assez long")
+    client.quit()
+    code, contacts = new.api("GET", "/v1/contacts")
+    assert [c["display_name"] for c in contacts["contacts"]] == ["Dr MARTIN Paul"], contacts
+    assert '"configuration_restored"' in new.cli("audit", "list", "--json").stdout

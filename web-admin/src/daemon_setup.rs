@@ -251,6 +251,35 @@ impl Daemon {
         .map(drop)
     }
 
+    /// The practice's configuration, to be encrypted before it leaves.
+    pub async fn backup(&self) -> Result<Zeroizing<Vec<u8>>, DaemonError> {
+        let value: serde_json::Value = self.get("/v1/backup").await?;
+        Ok(Zeroizing::new(
+            serde_json::to_vec(&value).map_err(|_| DaemonError::Protocol)?,
+        ))
+    }
+
+    /// Puts a decrypted backup in place (then [`Daemon::restart`]).
+    pub async fn restore(&self, backup: &[u8]) -> Result<(), DaemonError> {
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(backup) else {
+            return Err(DaemonError::Refused {
+                status: 422,
+                code: "backup_unreadable".into(),
+                tries_left: None,
+                key: None,
+                message: "not JSON".into(),
+            });
+        };
+        self.send_json(
+            "POST",
+            "/v1/restore",
+            serde_json::json!({"backup": document, "actor": AUDIT_ACTOR}),
+            WRITE_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn connection_test(&self) -> Result<ConnectionTest, DaemonError> {
         let value = self
             .send_json(

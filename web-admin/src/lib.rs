@@ -5,6 +5,7 @@
 //! request that carries it. See `docs/web-admin.md`.
 
 pub mod app;
+pub mod backup_file;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -77,6 +77,23 @@ pub fn format(at: i64) -> String {
 
 /// A date from `<input type="date">` (`YYYY-MM-DD`), checked; years
 /// 2000–2999 only (nothing older exists on the box).
+/// "20260331-140509" in Paris time.
+pub fn file_stamp(unix: i64) -> String {
+    // localtime::format gives "31/03/2026 14:05:09".
+    let digits: String = format(unix).chars().filter(char::is_ascii_digit).collect();
+    if digits.len() == 14 {
+        format!(
+            "{}{}{}-{}",
+            &digits[4..8],
+            &digits[2..4],
+            &digits[0..2],
+            &digits[8..14]
+        )
+    } else {
+        "export".to_string()
+    }
+}
+
 pub fn parse_date(text: &str) -> Option<(i64, u32, u32)> {
     let b = text.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {

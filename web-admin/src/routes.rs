@@ -1056,22 +1056,12 @@ async fn audit_export(State(app): State<Shared>, headers: HeaderMap) -> Response
         }
     };
     app.daemon.audit("audit_exported", None).await;
-    let stamp = localtime::format(
+    let file_stamp = localtime::file_stamp(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     );
-    // "31/03/2026 14:05:09" → "20260331-140509"
-    let file_stamp: String = {
-        let digits: Vec<char> = stamp.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() == 14 {
-            let s: String = digits.iter().collect();
-            format!("{}{}{}-{}", &s[4..8], &s[2..4], &s[0..2], &s[8..14])
-        } else {
-            "export".to_string()
-        }
-    };
     let stream =
         futures_util::stream::unfold((app, ExportNext::Page(first)), |(app, next)| async move {
             let page = match next {

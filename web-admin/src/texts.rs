@@ -587,6 +587,31 @@ pub fn received_files_with_problems(files: u32, problems: u32) -> String {
     format!("{}, {problems} (voir le dossier)", received_files(files))
 }
 
+pub const BACKUP_TITLE: &str = "Sauvegarde et restauration";
+pub const BACKUP_INTRO: &str = "La sauvegarde contient les réglages du boîtier, les comptes locaux, le certificat logiciel (s’il y en a un) et le carnet d’adresses ; jamais les messages ni les données des patients. Elle est chiffrée avec le mot de passe d’administration : gardez-la avec ce mot de passe, sur une clé USB rangée au cabinet par exemple.";
+pub const BACKUP_DOWNLOAD_LEGEND: &str = "Télécharger une sauvegarde";
+pub const BACKUP_PASSWORD_LABEL: &str = "Mot de passe d’administration (pour confirmer)";
+pub const BACKUP_DOWNLOAD: &str = "Télécharger la sauvegarde";
+pub const RESTORE_LEGEND: &str = "Restaurer une sauvegarde";
+pub const RESTORE_INTRO: &str = "Sur un boîtier de remplacement, ou après une erreur de réglage : les réglages, comptes, certificat et carnet d’adresses actuels sont remplacés par ceux de la sauvegarde, puis le service redémarre.";
+pub const RESTORE_FILE_LABEL: &str = "Fichier de sauvegarde (.fcb)";
+pub const RESTORE_PASSWORD_LABEL: &str = "Mot de passe d’administration au moment de la sauvegarde";
+pub const RESTORE_PASSWORD_HINT: &str =
+    "C’est le mot de passe du boîtier sauvegardé, qui peut différer de celui de ce boîtier.";
+pub const RESTORE_SUBMIT: &str = "Restaurer et redémarrer le service";
+pub const RESTORE_NEEDED: &str =
+    "Choisissez le fichier de sauvegarde et saisissez son mot de passe.";
+pub const RESTORE_NOT_A_BACKUP: &str = "Ce fichier n’est pas une sauvegarde Facteur (.fcb).";
+pub const RESTORE_UNKNOWN_VERSION: &str = "Cette sauvegarde vient d’une version plus récente de Facteur : mettez d’abord ce boîtier à jour.";
+pub const RESTORE_WRONG_PASSWORD: &str =
+    "Mot de passe incorrect, ou fichier abîmé (modifié ou incomplet). Rien n’a été changé.";
+pub const RESTORE_TOO_LARGE: &str = "Fichier trop volumineux pour être une sauvegarde Facteur.";
+pub const WIZARD_RESTORE: &str = "Boîtier de remplacement ? Restaurer une sauvegarde";
+
+pub fn restore_refused(reason: &str) -> String {
+    format!("La sauvegarde n’a pas été restaurée, rien n’a été changé : {reason}")
+}
+
 pub const SENT_DOCUMENT: &str = "Document envoyé";
 pub const DOWNLOAD_DOCUMENT: &str = "Télécharger (PDF)";
 pub const DOCUMENT_GONE: &str = "Le document n’est plus dans le dossier « sent » des documents envoyés (déplacé ou supprimé depuis).";

@@ -2846,6 +2846,8 @@ fn setup_routes(mail: FakeMail) -> Router {
         .route("/v1/accounts", post(fake_account))
         .route("/v1/accounts/{user}/delete", post(fake_account_remove))
         .route("/v1/connection-test", post(fake_connection_test))
+        .route("/v1/backup", get(fake_backup))
+        .route("/v1/restore", post(fake_restore))
         .with_state(mail)
 }
 
@@ -3335,4 +3337,182 @@ async fn the_dashboard_lists_the_last_messages_received() {
         section.find("dr.durand").unwrap() < section.find("dr.martin").unwrap(),
         "newest first"
     );
+}
+
+async fn fake_backup(State(s): State<FakeMail>) -> Json<Value> {
+    record(&s, "GET /v1/backup".into());
+    Json(
+        json!({"format": 1, "created_at": 1_767_261_600i64, "version": "0.1.0",
+                "mailbox": "cabinet@test.mssante.fr", "settings": "[mssante]\nmailbox = \"cabinet@test.mssante.fr\"\n",
+                "certificate": null, "contacts": []}),
+    )
+}
+
+async fn fake_restore(State(s): State<FakeMail>, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    record(
+        &s,
+        format!("POST /v1/restore {}", request["backup"]["mailbox"]),
+    );
+    if request["backup"]["format"] != 1 {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "invalid_setting", "key": "backup", "message": "backup format 9 (this box reads format 1)"})),
+        )
+            .into_response();
+    }
+    Json(json!({"restart_needed": true})).into_response()
+}
+
+#[tokio::test]
+async fn backup_is_downloaded_encrypted_after_the_password_is_typed_again() {
+    let t = harness();
+    t.claim().await;
+    assert_eq!(t.get("/settings/backup", None).await.location(), "/login");
+    let (cookie, _) = t.login().await;
+    let page = t.get("/settings/backup", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.csrf();
+    let before = t.mail().calls.len();
+    let r = t
+        .post("/settings/backup", Some(&cookie), &[("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .post(
+            "/settings/backup",
+            Some(&cookie),
+            &[("csrf", &csrf), ("password", "pas le bon")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        t.calls_since(before).is_empty(),
+        "nothing asked of the daemon"
+    );
+    let r = t
+        .post(
+            "/settings/backup",
+            Some(&cookie),
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("facteur-sauvegarde-")
+    );
+    // The body went through as text in Reply: read the bytes again.
+    let request = Request::post("/settings/backup")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, format!("__Host-facteur={cookie}"))
+        .body(Body::from(
+            serde_urlencoded::to_string([("csrf", csrf.as_str()), ("password", PASSWORD)]).unwrap(),
+        ))
+        .unwrap();
+    let response = t.router.clone().oneshot(request).await.unwrap();
+    let file = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    assert!(file.starts_with(facteur_web::backup_file::MAGIC));
+    assert!(
+        !String::from_utf8_lossy(&file).contains("cabinet@test.mssante.fr"),
+        "encrypted"
+    );
+    let plain = facteur_web::backup_file::open(PASSWORD, &file).unwrap();
+    let document: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(document["mailbox"], "cabinet@test.mssante.fr");
+}
+
+#[tokio::test]
+async fn restore_refuses_what_it_cannot_open_and_restarts_after_a_good_one() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    let csrf = t.get("/settings/backup", Some(&cookie)).await.csrf();
+    let good_plain = serde_json::to_vec(
+        &json!({"format": 1, "mailbox": "cabinet@test.mssante.fr", "settings": ""}),
+    )
+    .unwrap();
+    let good =
+        facteur_web::backup_file::seal("mot de passe de la sauvegarde", &good_plain).unwrap();
+    let upload = |file: Vec<u8>, password: &str| {
+        let fields = [("csrf", csrf.as_str()), ("restore_password", password)];
+        let boundary = "----facteur-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"backup\"; filename=\"s.fcb\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(&file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let before = t.mail().calls.len();
+    let (ct, body) = upload(good.clone(), "mauvais mot de passe");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Mot de passe incorrect, ou fichier abîmé"));
+    let mut tampered = good.clone();
+    let last = tampered.len() - 5;
+    tampered[last] ^= 0x20;
+    let (ct, body) = upload(tampered, "mot de passe de la sauvegarde");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert!(r.body.contains("Mot de passe incorrect, ou fichier abîmé"));
+    let (ct, body) = upload(b"PK\x03\x04 not a backup".to_vec(), "x");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert!(r.body.contains("n’est pas une sauvegarde Facteur"));
+    let (ct, body) = upload(vec![0u8; 5 * 1024 * 1024], "x");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = t
+        .post("/settings/restore", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        t.calls_since(before).is_empty(),
+        "{:?}",
+        t.calls_since(before)
+    );
+    // The daemon's refusal is said; nothing restarts.
+    let newer =
+        facteur_web::backup_file::seal("p", &serde_json::to_vec(&json!({"format": 9})).unwrap())
+            .unwrap();
+    let (ct, body) = upload(newer, "p");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("rien n’a été changé"));
+    assert!(
+        !t.calls_since(before)
+            .iter()
+            .any(|c| c.starts_with("POST /v1/restart"))
+    );
+    // A good one: restored, then the service restarts.
+    let from = t.mail().calls.len();
+    let (ct, body) = upload(good, "mot de passe de la sauvegarde");
+    let r = t
+        .post_multipart("/settings/restore", &cookie, ct, body)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/wizard/restarting?next=%2Fsettings");
+    let calls = t.calls_since(from);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].starts_with("POST /v1/restore \"cabinet@test.mssante.fr\""));
+    assert!(calls[1].starts_with("POST /v1/restart"));
 }

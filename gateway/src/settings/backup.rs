@@ -79,7 +79,10 @@ impl SettingsStore {
         let layers = self.layers()?;
         let settings = if layers.overlay_path.exists() {
             std::fs::read_to_string(&layers.overlay_path).map_err(|e| {
-                invalid(format!("{}: cannot read: {e}", layers.overlay_path.display()))
+                invalid(format!(
+                    "{}: cannot read: {e}",
+                    layers.overlay_path.display()
+                ))
             })?
         } else {
             String::new()
@@ -162,10 +165,7 @@ impl SettingsStore {
                     super::credential::store_pkcs12(self.data_dir(), &data, &cert.password)?;
                 let mut t = toml::Table::new();
                 t.insert("kind".into(), "software".into());
-                t.insert(
-                    "pkcs12".into(),
-                    stored.pkcs12.display().to_string().into(),
-                );
+                t.insert("pkcs12".into(), stored.pkcs12.display().to_string().into());
                 t.insert(
                     "pkcs12_password_file".into(),
                     stored.password_file.display().to_string().into(),

@@ -333,13 +333,21 @@ fn contact(name: &str, address: &str) -> crate::directory::Contact {
 fn a_backup_sets_up_a_replacement_box() {
     let (_a, old_path) = factory();
     let old = store(&old_path);
-    old.change(&changes(serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr", "upstream.port": 465})))
-        .unwrap();
+    old.change(&changes(
+        serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr", "upstream.port": 465}),
+    ))
+    .unwrap();
     let (p12, _) = test_pkcs12("good password");
     old.use_pkcs12(&p12, "good password").unwrap();
-    old.set_account("secretariat", "a long enough password").unwrap();
+    old.set_account("secretariat", "a long enough password")
+        .unwrap();
     let old_book = book(&old_path);
-    old_book.add(contact("Dr MARTIN Paul", "paul.martin@medecin.test.mssante.fr")).unwrap();
+    old_book
+        .add(contact(
+            "Dr MARTIN Paul",
+            "paul.martin@medecin.test.mssante.fr",
+        ))
+        .unwrap();
     let backup = old.backup(Some(&old_book)).unwrap();
     assert_eq!(backup.format, BACKUP_FORMAT);
     assert_eq!(backup.mailbox.as_deref(), Some("cabinet@test.mssante.fr"));
@@ -350,9 +358,15 @@ fn a_backup_sets_up_a_replacement_box() {
 
     let (_b, new_path) = factory();
     let live = std::sync::Arc::new(crate::smtp::Accounts::new(&[]));
-    let new = SettingsStore::new(&new_path, &new_path.parent().unwrap().join("data"), Some(live.clone()));
+    let new = SettingsStore::new(
+        &new_path,
+        &new_path.parent().unwrap().join("data"),
+        Some(live.clone()),
+    );
     let new_book = book(&new_path);
-    new_book.add(contact("Dr ANCIEN", "ancien@medecin.test.mssante.fr")).unwrap();
+    new_book
+        .add(contact("Dr ANCIEN", "ancien@medecin.test.mssante.fr"))
+        .unwrap();
     let restored = new.restore(&backup, Some(&new_book)).unwrap();
     assert_eq!(restored.credential.as_deref(), Some("software"));
     assert_eq!((restored.accounts, restored.contacts), (1, 1));
@@ -360,14 +374,25 @@ fn a_backup_sets_up_a_replacement_box() {
     assert_eq!(config.mssante.mailbox, "cabinet@test.mssante.fr");
     assert_eq!(config.upstream.port, 465);
     match &config.credential {
-        CredentialConfig::Software { pkcs12: Some(p), .. } => {
-            assert!(p.starts_with(new_path.parent().unwrap().join("data/credential")), "{}", p.display())
+        CredentialConfig::Software {
+            pkcs12: Some(p), ..
+        } => {
+            assert!(
+                p.starts_with(new_path.parent().unwrap().join("data/credential")),
+                "{}",
+                p.display()
+            )
         }
         other => panic!("{other:?}"),
     }
     crate::daemon::load_credential(&config, Vec::new()).unwrap();
     assert_eq!(live.users(), ["secretariat"]);
-    let names: Vec<String> = new_book.list().unwrap().into_iter().map(|c| c.display_name).collect();
+    let names: Vec<String> = new_book
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.display_name)
+        .collect();
     assert_eq!(names, ["Dr MARTIN Paul"]);
 }
 
@@ -375,8 +400,10 @@ fn a_backup_sets_up_a_replacement_box() {
 fn a_bad_backup_changes_nothing() {
     let (_a, old_path) = factory();
     let old = store(&old_path);
-    old.change(&changes(serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr"})))
-        .unwrap();
+    old.change(&changes(
+        serde_json::json!({"mssante.mailbox": "cabinet@test.mssante.fr"}),
+    ))
+    .unwrap();
     let (p12, _) = test_pkcs12("good password");
     old.use_pkcs12(&p12, "good password").unwrap();
     let good = old.backup(None).unwrap();
@@ -384,17 +411,23 @@ fn a_bad_backup_changes_nothing() {
     let (_b, path) = factory();
     let target = store(&path);
     target
-        .change(&changes(serde_json::json!({"mssante.mailbox": "autre@test.mssante.fr"})))
+        .change(&changes(
+            serde_json::json!({"mssante.mailbox": "autre@test.mssante.fr"}),
+        ))
         .unwrap();
     let settings_file = path.parent().unwrap().join("data/settings.toml");
     let before = std::fs::read(&settings_file).unwrap();
     let target_book = book(&path);
-    target_book.add(contact("Dr GARDÉ", "garde@medecin.test.mssante.fr")).unwrap();
+    target_book
+        .add(contact("Dr GARDÉ", "garde@medecin.test.mssante.fr"))
+        .unwrap();
 
     let mut newer = good.clone();
     newer.format = 2;
     let mut broken_settings = good.clone();
-    broken_settings.settings.push_str("\n[smtp]\nmax_recipients = 0\n");
+    broken_settings
+        .settings
+        .push_str("\n[smtp]\nmax_recipients = 0\n");
     let mut wrong_password = good.clone();
     if let Some(c) = wrong_password.certificate.as_mut() {
         c.password = zeroize::Zeroizing::new("nope".into());
@@ -410,10 +443,17 @@ fn a_bad_backup_changes_nothing() {
         ("settings naming a missing certificate", no_certificate),
         ("invalid contact", bad_contact),
     ] {
-        assert!(target.restore(&backup, Some(&target_book)).is_err(), "{what}");
+        assert!(
+            target.restore(&backup, Some(&target_book)).is_err(),
+            "{what}"
+        );
         assert_eq!(std::fs::read(&settings_file).unwrap(), before, "{what}");
-        let names: Vec<String> =
-            target_book.list().unwrap().into_iter().map(|c| c.display_name).collect();
+        let names: Vec<String> = target_book
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.display_name)
+            .collect();
         assert_eq!(names, ["Dr GARDÉ"], "{what}");
         let kept = std::fs::read_dir(path.parent().unwrap().join("data/credential"))
             .map(|d| d.count())

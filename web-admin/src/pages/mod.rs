@@ -26,8 +26,8 @@ pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
 pub use wizard::{
-    MailboxForm, account_removal, accounts, card_step, certificate, field_name, mailbox_step,
-    restart, restarting, settings, test_step, unfinished_banner,
+    MailboxForm, account_removal, accounts, backup, card_step, certificate, field_name,
+    mailbox_step, restart, restarting, settings, test_step, unfinished_banner,
 };
 
 use crate::texts;

@@ -126,8 +126,9 @@ pub fn mailbox_step(
          {mailbox}\
          <fieldset><legend>{type_legend}</legend>{card}{software}</fieldset>\
          <fieldset><legend>{p12_legend}</legend>{p12_file}{p12_password}</fieldset>\
-         <button type=\"submit\">{save}</button></form>",
+         <button type=\"submit\">{save}</button></form><p><a href=\"/settings/backup\">{restore}</a></p>",
         error = error.map(|e| notice("error", e)).unwrap_or_default(),
+        restore = esc(texts::WIZARD_RESTORE),
         csrf = csrf_field(csrf),
         op_legend = esc(texts::OPERATOR_LEGEND),
         op_hint = esc(texts::OPERATOR_HINT),
@@ -619,11 +620,12 @@ pub fn settings(csrf: &str, view: &SettingsView, error: Option<(&str, &str)>) ->
     let body = format!(
         "{error_html}<p>{}</p><form method=\"post\" action=\"/settings\" class=\"form\">{}{groups}\
          <button type=\"submit\">{}</button></form>\
-         <p><a href=\"/settings/certificate\">{}</a> · <a href=\"/restart\">{}</a></p>",
+         <p><a href=\"/settings/certificate\">{}</a> · <a href=\"/settings/backup\">{}</a> · <a href=\"/restart\">{}</a></p>",
         esc(texts::SETTINGS_INTRO),
         csrf_field(csrf),
         esc(texts::SETTINGS_SAVE),
         esc(texts::CERTIFICATE_TITLE),
+        esc(texts::BACKUP_TITLE),
         esc(texts::RESTART_TITLE),
     );
     layout(
@@ -684,6 +686,59 @@ pub fn certificate(
     };
     layout(
         texts::CERTIFICATE_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/settings",
+        }),
+        &body,
+    )
+}
+
+/// Backup download and restore upload.
+pub fn backup(csrf: &str, error: Option<&str>) -> String {
+    let body = format!(
+        "{error}<p>{intro}</p>\
+         <form method=\"post\" action=\"/settings/backup\" class=\"form\">{csrf}\
+         <fieldset><legend>{download_legend}</legend>{password}</fieldset>\
+         <button type=\"submit\">{download}</button></form>\
+         <form method=\"post\" action=\"/settings/restore\" enctype=\"multipart/form-data\" class=\"form\">{csrf}\
+         <fieldset><legend>{restore_legend}</legend><p>{restore_intro}</p>{file}{restore_password}</fieldset>\
+         <button type=\"submit\" class=\"danger\">{restore}</button></form>",
+        error = error.map(|e| notice("error", e)).unwrap_or_default(),
+        intro = esc(texts::BACKUP_INTRO),
+        csrf = csrf_field(csrf),
+        download_legend = esc(texts::BACKUP_DOWNLOAD_LEGEND),
+        password = field(
+            "password",
+            texts::BACKUP_PASSWORD_LABEL,
+            "password",
+            "",
+            " required autocomplete=\"current-password\"",
+            None
+        ),
+        download = esc(texts::BACKUP_DOWNLOAD),
+        restore_legend = esc(texts::RESTORE_LEGEND),
+        restore_intro = esc(texts::RESTORE_INTRO),
+        file = field(
+            "backup",
+            texts::RESTORE_FILE_LABEL,
+            "file",
+            "",
+            " required accept=\".fcb\"",
+            None
+        ),
+        restore_password = field(
+            "restore_password",
+            texts::RESTORE_PASSWORD_LABEL,
+            "password",
+            "",
+            " required autocomplete=\"off\"",
+            Some(texts::RESTORE_PASSWORD_HINT)
+        ),
+        restore = esc(texts::RESTORE_SUBMIT),
+    );
+    layout(
+        texts::BACKUP_TITLE,
         Some(Nav {
             csrf,
             current: "/settings",

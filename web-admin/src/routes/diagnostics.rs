@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::{Shared, daemon_status, html, no_controls, redirect, require_login};
 use crate::daemon::{DaemonError, LogFilter};
-use crate::{localtime, pages, texts};
+use crate::localtime::file_stamp;
+use crate::{pages, texts};
 
 /// Events shown on the logs page.
 const LOGS_LIMIT: usize = 300;
@@ -120,26 +121,6 @@ pub(super) async fn logs_page(
             Some(events.as_deref().map_err(DaemonError::french)),
         ),
     )
-}
-
-/// "20260331-140509" in Paris time.
-fn file_stamp(unix: i64) -> String {
-    // localtime::format gives "31/03/2026 14:05:09".
-    let digits: String = localtime::format(unix)
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    if digits.len() == 14 {
-        format!(
-            "{}{}{}-{}",
-            &digits[4..8],
-            &digits[2..4],
-            &digits[0..2],
-            &digits[8..14]
-        )
-    } else {
-        "export".to_string()
-    }
 }
 
 pub(super) async fn support_bundle(State(app): State<Shared>, headers: HeaderMap) -> Response {

@@ -22,6 +22,8 @@ use crate::pages::MailboxForm;
 
 /// Largest upload (a certificate file is a few KiB).
 pub const MAX_UPLOAD: usize = 128 * 1024;
+/// Largest backup file (settings, certificate, a large address book).
+const MAX_BACKUP: usize = 4 * 1024 * 1024;
 /// The settings form carries every setting.
 const MAX_SETTINGS_FORM: usize = 32 * 1024;
 
@@ -54,6 +56,11 @@ pub(super) fn router() -> Router<Shared> {
             get(certificate_page).post(certificate_submit.layer(DefaultBodyLimit::max(MAX_UPLOAD))),
         )
         .route("/restart", get(restart_page).post(restart_submit))
+        .route("/settings/backup", get(backup_page).post(backup_download))
+        .route(
+            "/settings/restore",
+            post(restore_submit.layer(DefaultBodyLimit::max(MAX_BACKUP))),
+        )
 }
 
 type Login = (String, Session);
@@ -133,7 +140,7 @@ async fn read_upload(
     };
     while let Some(field) = multipart.next_field().await.map_err(upload_refused)? {
         let name = field.name().unwrap_or_default().to_string();
-        if name == "p12" {
+        if field.file_name().is_some() {
             let bytes = field.bytes().await.map_err(upload_refused)?;
             if !bytes.is_empty() {
                 upload.file = Some(Zeroizing::new(bytes.to_vec()));
@@ -841,6 +848,158 @@ async fn certificate_submit(
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
+        }
+    }
+}
+
+// -- backup and restore ---------------------------------------------------------
+
+async fn backup_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    match login(&app, &headers) {
+        Ok((_, s)) => html(StatusCode::OK, pages::backup(&s.csrf, None)),
+        Err(to) => to,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BackupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: Zeroizing<String>,
+}
+
+impl HasCsrf for BackupForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The backup, encrypted with the admin password typed again (checked
+/// like a login, with the same back-off).
+async fn backup_download(
+    State(app): State<Shared>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ((_, s), form) = match posted::<BackupForm>(&app, &headers, body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let ip = ClientAddr::ip(client.as_deref());
+    if let Err(wait) = app.login_limit.check(ip) {
+        return too_many(
+            pages::backup(&s.csrf, Some(&texts::too_many(wait.as_secs().max(1)))),
+            wait,
+        );
+    }
+    let Some(hash) = app.password_hash() else {
+        return redirect("/setup");
+    };
+    let password = form.password.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        app.login_limit.failure(ip);
+        app.daemon
+            .audit("backup_refused", Some(&format!("from {ip}")))
+            .await;
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::backup(&s.csrf, Some(texts::LOGIN_WRONG)),
+        );
+    }
+    app.login_limit.success(ip);
+    let plain = match app.daemon.backup().await {
+        Ok(plain) => plain,
+        Err(e) => return daemon_down(&e),
+    };
+    let password = form.password.clone();
+    let sealed =
+        tokio::task::spawn_blocking(move || crate::backup_file::seal(&password, &plain)).await;
+    let Ok(Ok(file)) = sealed else {
+        tracing::error!("backup could not be encrypted");
+        return internal();
+    };
+    app.daemon.audit("backup_downloaded", None).await;
+    let stamp = localtime::file_stamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    );
+    let disposition = HeaderValue::from_str(&format!(
+        "attachment; filename=\"facteur-sauvegarde-{stamp}.fcb\""
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static("attachment; filename=\"facteur-sauvegarde.fcb\"")
+    });
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file,
+    )
+        .into_response()
+}
+
+async fn restore_submit(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let ((_, s), upload) = match read_upload(&app, &headers, multipart).await {
+        Ok(v) => v,
+        Err(refusal) => {
+            if refusal.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                return html(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    pages::message(texts::BACKUP_TITLE, texts::RESTORE_TOO_LARGE),
+                );
+            }
+            return refusal;
+        }
+    };
+    let refuse =
+        |status: StatusCode, reason: &str| html(status, pages::backup(&s.csrf, Some(reason)));
+    let password = upload
+        .fields
+        .get("restore_password")
+        .cloned()
+        .unwrap_or_default();
+    let (Some(file), false) = (upload.file, password.is_empty()) else {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, texts::RESTORE_NEEDED);
+    };
+    let opened =
+        tokio::task::spawn_blocking(move || crate::backup_file::open(&password, &file)).await;
+    let plain = match opened {
+        Ok(Ok(plain)) => plain,
+        Ok(Err(e)) => {
+            use crate::backup_file::BackupFileError;
+            let reason = match e {
+                BackupFileError::NotABackup => texts::RESTORE_NOT_A_BACKUP,
+                BackupFileError::UnknownVersion(_) => texts::RESTORE_UNKNOWN_VERSION,
+                _ => texts::RESTORE_WRONG_PASSWORD,
+            };
+            tracing::warn!(error = %e, "backup file refused");
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, reason);
+        }
+        Err(_) => return internal(),
+    };
+    match app.daemon.restore(&plain).await {
+        Ok(()) => restart_and_wait(&app, "/settings").await,
+        Err(e) => {
+            let reason = match &e {
+                DaemonError::Refused { message, .. } => texts::restore_refused(message),
+                other => other.french(),
+            };
+            refuse(StatusCode::UNPROCESSABLE_ENTITY, &reason)
         }
     }
 }
