@@ -67,6 +67,10 @@ pub struct Config {
     /// Paper letters for correspondents not on MSSanté; absent: none.
     #[serde(default)]
     pub paper: Option<PaperConfig>,
+    /// The box's LAN settings managed from the web admin; absent: the
+    /// installer's.
+    #[serde(default)]
+    pub network: Option<crate::network::NetworkConfig>,
     /// The list of MSSanté operators offered by the set-up wizard
     /// (`operators.md`); absent: the list built into the daemon.
     #[serde(default)]
@@ -663,6 +667,9 @@ impl Config {
         fix(&mut self.mssante.whitelist);
         if let Some(p) = self.operators.as_mut() {
             fix(p);
+        }
+        if let Some(n) = self.network.as_mut() {
+            fix(&mut n.networkd_dir);
         }
         fix(&mut self.upstream.trust_anchors);
         if let Some(p) = self.smtp.tls_certificate.as_mut() {

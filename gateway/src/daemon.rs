@@ -320,6 +320,9 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         audit: audit.clone(),
         restart: restart.clone(),
     })
+    .merge(crate::control::network_router(config.network.clone().map(
+        |n| crate::network::Network::open(n, &config.data_dir, Some(audit.clone())),
+    )))
     .merge(crate::control::connection_test_router(
         crate::control::ConnectionTest {
             connector: test_connector,

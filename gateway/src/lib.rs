@@ -21,6 +21,7 @@ pub mod imap;
 pub mod inbound;
 pub mod listener;
 pub mod logging;
+pub mod network;
 pub mod outbox;
 pub mod paper;
 pub mod queue;

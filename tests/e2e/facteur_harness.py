@@ -139,6 +139,8 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
 {o.get('autoconfig', '')}
 
 {o.get('outbox', '')}
+
+{o.get('sections', '')}
 """
         )
         if self.factory:

@@ -299,3 +299,50 @@ def test_backup_from_one_box_restored_on_a_replacement(facteur_factory, operator
     code, contacts = new.api("GET", "/v1/contacts")
     assert [c["display_name"] for c in contacts["contacts"]] == ["Dr MARTIN Paul"], contacts
     assert '"configuration_restored"' in new.cli("audit", "list", "--json").stdout
+
+
+def test_network_change_rolls_back_unless_confirmed(facteur_factory, operator, tmp_path):
+    """The LAN settings through the control API, against the real daemon
+    and a stand-in networkctl (this machine's network must not change):
+    a confirmed change stays; an unconfirmed one is undone after the wait;
+    a daemon killed during the wait undoes it at its next start."""
+    import json
+    import time
+
+    networkd = tmp_path / "networkd"
+    calls = tmp_path / "networkctl.calls"
+    script = tmp_path / "networkctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    script.chmod(0o755)
+    f = facteur_factory(sections=f'[network]\ninterface = "eth9"\nnetworkd_dir = "{networkd}"\n'
+                                 f'networkctl = "{script}"\nconfirm_timeout = 3\n').start()
+    lan_file = networkd / "10-facteur-lan.network"
+    fixed = {"mode": "static", "address": "192.168.1.20", "prefix": 24, "gateway": "192.168.1.1", "dns": ["192.168.1.1"]}
+
+    code, body = f.api("POST", "/v1/network", {"settings": {**fixed, "gateway": "10.0.0.1"}})
+    assert code == 422 and body["error"] == "invalid_network", body
+    code, body = f.api("POST", "/v1/network", {"settings": {"mode": "dhcp"}, "actor": "web:admin"})
+    assert code == 200, body
+    assert "DHCP=yes" in lan_file.read_text()
+    assert calls.read_text().splitlines() == ["reload", "reconfigure eth9"]
+    assert f.api("POST", "/v1/network/confirm", {"token": "0" * 64})[0] == 404
+    assert f.api("POST", "/v1/network/confirm", {"token": body["token"]})[0] == 200
+    dhcp = lan_file.read_text()
+
+    # Not confirmed: back to DHCP after the wait.
+    code, body = f.api("POST", "/v1/network", {"settings": fixed})
+    assert code == 200 and "Address=192.168.1.20/24" in lan_file.read_text()
+    assert f.api("GET", "/v1/network")[1]["network"]["pending_seconds"] <= 3
+    time.sleep(4.5)
+    assert lan_file.read_text() == dhcp
+    assert f.api("GET", "/v1/network")[1]["network"]["pending_seconds"] is None
+    assert f.api("POST", "/v1/network/confirm", {"token": body["token"]})[0] == 404
+
+    # Killed during the wait: undone at the next start.
+    code, body = f.api("POST", "/v1/network", {"settings": fixed})
+    assert code == 200
+    f.kill9()
+    f.start()
+    assert lan_file.read_text() == dhcp
+    listed = [json.loads(line)["action"] for line in f.cli("audit", "list", "--json").stdout.splitlines() if line.strip()]
+    assert listed.count("network_rolled_back") == 2 and "network_confirmed" in listed, listed

@@ -35,6 +35,8 @@ pub struct App {
     pub(crate) claim_lock: tokio::sync::Mutex<()>,
     /// When the web admin last asked the daemon to restart.
     restart_asked: Mutex<Option<std::time::Instant>>,
+    /// The token of a network change waiting for its confirmation.
+    network_token: Mutex<Option<zeroize::Zeroizing<String>>>,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
             setup_code: Mutex::new(setup_code),
             claim_lock: tokio::sync::Mutex::new(()),
             restart_asked: Mutex::new(None),
+            network_token: Mutex::new(None),
             config,
         })
     }
@@ -93,6 +96,23 @@ impl App {
     pub(crate) fn with_setup_code<T>(&self, f: impl FnOnce(Option<&SetupCode>) -> T) -> T {
         let guard = self.setup_code.lock().unwrap_or_else(|p| p.into_inner());
         f(guard.as_ref())
+    }
+
+    pub(crate) fn keep_network_token(&self, token: String) {
+        *self.network_token.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(zeroize::Zeroizing::new(token));
+    }
+
+    pub(crate) fn network_token(&self) -> Option<String> {
+        self.network_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| t.to_string())
+    }
+
+    pub(crate) fn forget_network_token(&self) {
+        *self.network_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     pub(crate) fn restart_requested(&self, at: std::time::Instant) {

@@ -113,6 +113,27 @@ pub struct StoredCertificate {
     pub not_after: Option<i64>,
 }
 
+/// `GET /v1/network`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NetworkState {
+    #[serde(default)]
+    pub managed: bool,
+    #[serde(default)]
+    pub network: Option<NetworkView>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NetworkView {
+    #[serde(default)]
+    pub interface: String,
+    #[serde(default)]
+    pub settings: Option<facteur::network::LanSettings>,
+    #[serde(default)]
+    pub pending_seconds: Option<i64>,
+    #[serde(default)]
+    pub confirm_timeout: u64,
+}
+
 /// `POST /v1/connection-test`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct ConnectionTest {
@@ -274,6 +295,40 @@ impl Daemon {
             "POST",
             "/v1/restore",
             serde_json::json!({"backup": document, "actor": AUDIT_ACTOR}),
+            WRITE_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn network(&self) -> Result<NetworkState, DaemonError> {
+        self.get("/v1/network").await
+    }
+
+    /// Applies LAN settings; the token confirms them.
+    pub async fn apply_network(
+        &self,
+        settings: &facteur::network::LanSettings,
+    ) -> Result<String, DaemonError> {
+        let value = self
+            .send_json(
+                "POST",
+                "/v1/network",
+                serde_json::json!({"settings": settings, "actor": AUDIT_ACTOR}),
+                WRITE_TIMEOUT,
+            )
+            .await?;
+        value["token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(DaemonError::Protocol)
+    }
+
+    pub async fn confirm_network(&self, token: &str) -> Result<(), DaemonError> {
+        self.send_json(
+            "POST",
+            "/v1/network/confirm",
+            serde_json::json!({"token": token, "actor": AUDIT_ACTOR}),
             WRITE_TIMEOUT,
         )
         .await

@@ -404,6 +404,16 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(e) = &status {
         tracing::warn!(error = ?e, "dashboard: daemon status unavailable");
     }
+    // A network change waiting for its confirmation: say it first.
+    if app.network_token().is_some()
+        && let Ok(state) = app.daemon.network().await
+        && state
+            .network
+            .as_ref()
+            .is_some_and(|n| n.pending_seconds.is_some())
+    {
+        return redirect("/settings/network");
+    }
     // A box not set up has nothing to show yet: the wizard goes on.
     if matches!(&status, Ok(s) if !s.configured) {
         return redirect("/wizard");

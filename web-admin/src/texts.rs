@@ -612,6 +612,40 @@ pub fn restore_refused(reason: &str) -> String {
     format!("La sauvegarde n’a pas été restaurée, rien n’a été changé : {reason}")
 }
 
+pub const NETWORK_TITLE: &str = "Réseau";
+pub const NETWORK_NOT_MANAGED: &str =
+    "Le réseau de ce boîtier est réglé par l’installateur : il ne se modifie pas ici.";
+pub const NETWORK_CURRENT: &str = "Réglage actuel";
+pub const NETWORK_DEFAULT: &str = "réglage d’usine de l’installateur";
+pub const NETWORK_DHCP: &str = "Automatique (DHCP, adresse donnée par la box du cabinet)";
+pub const NETWORK_STATIC: &str = "Adresse fixe";
+pub const NETWORK_MODE_LEGEND: &str = "Adresse du boîtier sur le réseau du cabinet";
+pub const NETWORK_ADDRESS: &str = "Adresse IP (par exemple 192.168.1.20)";
+pub const NETWORK_PREFIX: &str = "Longueur du préfixe (24 pour un masque 255.255.255.0)";
+pub const NETWORK_GATEWAY: &str = "Passerelle (l’adresse de la box, par exemple 192.168.1.1)";
+pub const NETWORK_DNS: &str = "Serveurs DNS (un à trois, un par ligne)";
+pub const NETWORK_INTRO: &str = "Après l’enregistrement, le boîtier applique le réglage et attend votre confirmation depuis sa nouvelle adresse. Sans confirmation dans le délai, l’ancien réglage revient tout seul : une erreur ne peut pas rendre le boîtier injoignable.";
+pub const NETWORK_SUBMIT: &str = "Appliquer (avec retour automatique)";
+pub const NETWORK_BAD_FIELD: &str = "Réglage réseau incomplet ou mal écrit : vérifiez l’adresse, le préfixe, la passerelle et les serveurs DNS.";
+pub const NETWORK_PENDING: &str = "Un changement attend déjà sa confirmation.";
+pub const NETWORK_CONFIRM_TITLE: &str = "Confirmer le réglage réseau";
+pub const NETWORK_CONFIRM_SUBMIT: &str = "Confirmer : garder ce réglage";
+pub const NETWORK_CONFIRMED: &str = "Réglage réseau confirmé : il est conservé.";
+pub const NETWORK_EXPIRED: &str = "Ce changement n’attend plus de confirmation (délai dépassé ou déjà confirmé). Si le délai est dépassé, l’ancien réglage est revenu.";
+pub const NETWORK_DHCP_NOTE: &str = "En DHCP, l’adresse est choisie par la box du cabinet : ouvrez https://facteur.local/ (ou l’adresse indiquée par la box), reconnectez-vous et confirmez dans « Réglages », « Réseau ».";
+pub const NETWORK_OPEN_NEW: &str =
+    "Si cette page ne répond plus, ouvrez la nouvelle adresse, reconnectez-vous et confirmez :";
+
+pub fn network_wait(seconds: i64) -> String {
+    format!(
+        "Le nouveau réglage est appliqué. Ouvrez le boîtier à sa nouvelle adresse et confirmez dans les {seconds} secondes ; sinon l’ancien réglage revient tout seul."
+    )
+}
+
+pub fn network_invalid(reason: &str) -> String {
+    format!("Réglage refusé : {reason}.")
+}
+
 pub const SENT_DOCUMENT: &str = "Document envoyé";
 pub const DOWNLOAD_DOCUMENT: &str = "Télécharger (PDF)";
 pub const DOCUMENT_GONE: &str = "Le document n’est plus dans le dossier « sent » des documents envoyés (déplacé ou supprimé depuis).";

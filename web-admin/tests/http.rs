@@ -2847,6 +2847,8 @@ fn setup_routes(mail: FakeMail) -> Router {
         .route("/v1/accounts/{user}/delete", post(fake_account_remove))
         .route("/v1/connection-test", post(fake_connection_test))
         .route("/v1/backup", get(fake_backup))
+        .route("/v1/network", get(fake_network).post(fake_network_apply))
+        .route("/v1/network/confirm", post(fake_network_confirm))
         .route("/v1/restore", post(fake_restore))
         .with_state(mail)
 }
@@ -3515,4 +3517,123 @@ async fn restore_refuses_what_it_cannot_open_and_restarts_after_a_good_one() {
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert!(calls[0].starts_with("POST /v1/restore \"cabinet@test.mssante.fr\""));
     assert!(calls[1].starts_with("POST /v1/restart"));
+}
+
+const NETWORK_TOKEN: &str = "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12";
+
+async fn fake_network(State(s): State<FakeMail>) -> Json<Value> {
+    let pending = s
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .any(|c| c.starts_with("POST /v1/network {"))
+        && !s
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|c| c.starts_with("POST /v1/network/confirm"));
+    Json(
+        json!({"managed": true, "network": {"interface": "eth0", "settings": {"mode": "dhcp"},
+        "pending_seconds": if pending { json!(42) } else { Value::Null }, "confirm_timeout": 60}}),
+    )
+}
+
+async fn fake_network_apply(State(s): State<FakeMail>, body: String) -> Json<Value> {
+    record(&s, format!("POST /v1/network {body}"));
+    Json(json!({"token": NETWORK_TOKEN}))
+}
+
+async fn fake_network_confirm(State(s): State<FakeMail>, body: String) -> Response {
+    let request: Value = serde_json::from_str(&body).unwrap();
+    record(&s, format!("POST /v1/network/confirm {}", request["token"]));
+    if request["token"] == NETWORK_TOKEN {
+        Json(json!({"confirmed": true})).into_response()
+    } else {
+        refuse(StatusCode::NOT_FOUND, "no_pending_change", None)
+    }
+}
+
+#[tokio::test]
+async fn network_changes_wait_for_their_confirmation() {
+    let t = harness();
+    t.claim().await;
+    assert_eq!(t.get("/settings/network", None).await.location(), "/login");
+    let (cookie, _) = t.login().await;
+    let page = t.get("/settings/network", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Automatique (DHCP"));
+    let csrf = page.csrf();
+    let before = t.mail().calls.len();
+    let fixed = |address: &'static str, gateway: &'static str| {
+        vec![
+            ("mode", "static"),
+            ("address", address),
+            ("prefix", "24"),
+            ("gateway", gateway),
+            ("dns", "192.168.1.1\r\n9.9.9.9"),
+        ]
+    };
+    let mut no_csrf = fixed("192.168.1.20", "192.168.1.1");
+    let r = t.post("/settings/network", Some(&cookie), &no_csrf).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    no_csrf.push(("csrf", &csrf));
+    let mut garbled = no_csrf.clone();
+    garbled[1].1 = "192.168.1.x";
+    let r = t.post("/settings/network", Some(&cookie), &garbled).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Réglage réseau incomplet"));
+    let mut outside = no_csrf.clone();
+    outside[3].1 = "10.0.0.1";
+    let r = t.post("/settings/network", Some(&cookie), &outside).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Réglage refusé"));
+    assert!(t.calls_since(before).is_empty());
+    // Applied: the new address to open, the time to confirm.
+    let r = t.post("/settings/network", Some(&cookie), &no_csrf).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("https://192.168.1.20:"), "{}", r.body);
+    assert!(r.body.contains("dans les 60 secondes"));
+    let sent = &t.calls_since(before)[0];
+    assert!(
+        sent.contains("\"mode\":\"static\"") && sent.contains("\"address\":\"192.168.1.20\""),
+        "{sent}"
+    );
+    // The dashboard sends the administrator to the confirmation first.
+    assert_eq!(
+        t.get("/dashboard", Some(&cookie)).await.location(),
+        "/settings/network"
+    );
+    let r = t
+        .post("/settings/network/confirm", Some(&cookie), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .post(
+            "/settings/network/confirm",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Réglage réseau confirmé"));
+    assert!(
+        t.calls_since(before)
+            .last()
+            .unwrap()
+            .contains(NETWORK_TOKEN)
+    );
+    let r = t
+        .post(
+            "/settings/network/confirm",
+            Some(&cookie),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get("/dashboard", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
 }

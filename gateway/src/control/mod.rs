@@ -7,12 +7,14 @@ mod client;
 mod connection_test;
 mod diagnostics;
 mod directory;
+mod network;
 mod server;
 mod settings;
 
 pub use client::{ApiError, ControlClient, encode_component};
 pub use connection_test::{ConnectionTest, Step, connection_test_router};
 pub use directory::DirectoryApi;
+pub use network::network_router;
 pub use server::{ControlState, router, serve, setup_router};
 pub use settings::{SettingsState, settings_router};
 

@@ -27,7 +27,8 @@ pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
 pub use wizard::{
     MailboxForm, account_removal, accounts, backup, card_step, certificate, field_name,
-    mailbox_step, restart, restarting, settings, test_step, unfinished_banner,
+    mailbox_step, network, network_applied, network_confirm, restart, restarting, settings,
+    test_step, unfinished_banner,
 };
 
 use crate::texts;

@@ -620,11 +620,12 @@ pub fn settings(csrf: &str, view: &SettingsView, error: Option<(&str, &str)>) ->
     let body = format!(
         "{error_html}<p>{}</p><form method=\"post\" action=\"/settings\" class=\"form\">{}{groups}\
          <button type=\"submit\">{}</button></form>\
-         <p><a href=\"/settings/certificate\">{}</a> · <a href=\"/settings/backup\">{}</a> · <a href=\"/restart\">{}</a></p>",
+         <p><a href=\"/settings/certificate\">{}</a> · <a href=\"/settings/network\">{}</a> · <a href=\"/settings/backup\">{}</a> · <a href=\"/restart\">{}</a></p>",
         esc(texts::SETTINGS_INTRO),
         csrf_field(csrf),
         esc(texts::SETTINGS_SAVE),
         esc(texts::CERTIFICATE_TITLE),
+        esc(texts::NETWORK_TITLE),
         esc(texts::BACKUP_TITLE),
         esc(texts::RESTART_TITLE),
     );
@@ -739,6 +740,164 @@ pub fn backup(csrf: &str, error: Option<&str>) -> String {
     );
     layout(
         texts::BACKUP_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/settings",
+        }),
+        &body,
+    )
+}
+
+/// The LAN settings page.
+pub fn network(
+    csrf: &str,
+    state: &crate::daemon_setup::NetworkState,
+    error: Option<&str>,
+) -> String {
+    use facteur::network::LanSettings;
+    let body = match (state.managed, &state.network) {
+        (true, Some(view)) => {
+            let current = match &view.settings {
+                None => texts::NETWORK_DEFAULT.to_string(),
+                Some(LanSettings::Dhcp) => texts::NETWORK_DHCP.to_string(),
+                Some(LanSettings::Static {
+                    address, prefix, ..
+                }) => format!("{} {address}/{prefix}", texts::NETWORK_STATIC),
+            };
+            let (address, prefix, gateway, dns, is_static) = match &view.settings {
+                Some(LanSettings::Static {
+                    address,
+                    prefix,
+                    gateway,
+                    dns,
+                }) => (
+                    address.to_string(),
+                    prefix.to_string(),
+                    gateway.to_string(),
+                    dns.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    true,
+                ),
+                _ => (
+                    String::new(),
+                    "24".into(),
+                    String::new(),
+                    String::new(),
+                    false,
+                ),
+            };
+            let pending = view
+                .pending_seconds
+                .map(|s| {
+                    format!(
+                        "{}{}",
+                        notice("info", &texts::network_wait(s)),
+                        confirm_form(csrf)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{pending}<dl class=\"facts\"><div><dt>{current_label}</dt><dd data-field=\"network\">{current}</dd></div></dl>\
+                 <p>{intro}</p><form method=\"post\" action=\"/settings/network\" class=\"form\">{csrf}\
+                 <fieldset><legend>{legend}</legend>{dhcp}{fixed}</fieldset>\
+                 {address}{prefix}{gateway}\
+                 <div class=\"field\"><label for=\"dns\">{dns_label}</label><textarea id=\"dns\" name=\"dns\" rows=\"3\">{dns}</textarea></div>\
+                 <button type=\"submit\">{submit}</button></form>",
+                current_label = esc(texts::NETWORK_CURRENT),
+                current = esc(&current),
+                intro = esc(texts::NETWORK_INTRO),
+                csrf = csrf_field(csrf),
+                legend = esc(texts::NETWORK_MODE_LEGEND),
+                dhcp = radio("mode", "dhcp", texts::NETWORK_DHCP, !is_static, None),
+                fixed = radio("mode", "static", texts::NETWORK_STATIC, is_static, None),
+                address = field(
+                    "address",
+                    texts::NETWORK_ADDRESS,
+                    "text",
+                    &address,
+                    " inputmode=\"decimal\" autocomplete=\"off\"",
+                    None
+                ),
+                prefix = field(
+                    "prefix",
+                    texts::NETWORK_PREFIX,
+                    "number",
+                    &prefix,
+                    " min=\"8\" max=\"30\"",
+                    None
+                ),
+                gateway = field(
+                    "gateway",
+                    texts::NETWORK_GATEWAY,
+                    "text",
+                    &gateway,
+                    " inputmode=\"decimal\" autocomplete=\"off\"",
+                    None
+                ),
+                dns_label = esc(texts::NETWORK_DNS),
+                dns = esc(&dns),
+                submit = esc(texts::NETWORK_SUBMIT),
+            )
+        }
+        _ => format!("<p>{}</p>", esc(texts::NETWORK_NOT_MANAGED)),
+    };
+    layout(
+        texts::NETWORK_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/settings",
+        }),
+        &format!(
+            "{}{body}",
+            error.map(|e| notice("error", e)).unwrap_or_default()
+        ),
+    )
+}
+
+/// After applying: where to confirm, and the time left.
+pub fn network_applied(csrf: &str, seconds: u64, new_address: Option<&str>) -> String {
+    let link = match new_address {
+        Some(url) => format!(
+            "<p>{} <a href=\"{u}\">{u}</a></p>",
+            esc(texts::NETWORK_OPEN_NEW),
+            u = esc(url)
+        ),
+        None => format!("<p>{}</p>", esc(texts::NETWORK_DHCP_NOTE)),
+    };
+    let body = format!(
+        "{}{link}{}",
+        notice("info", &texts::network_wait(seconds as i64)),
+        confirm_form(csrf)
+    );
+    layout(
+        texts::NETWORK_CONFIRM_TITLE,
+        Some(Nav {
+            csrf,
+            current: "/settings",
+        }),
+        &body,
+    )
+}
+
+fn confirm_form(csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/settings/network/confirm\" class=\"form\">{}\
+         <button type=\"submit\">{}</button></form>",
+        csrf_field(csrf),
+        esc(texts::NETWORK_CONFIRM_SUBMIT)
+    )
+}
+
+/// The outcome of a confirmation.
+pub fn network_confirm(csrf: &str, message: Option<(&str, &str)>) -> String {
+    let body = match message {
+        Some((kind, text)) => notice(kind, text),
+        None => confirm_form(csrf),
+    };
+    layout(
+        texts::NETWORK_CONFIRM_TITLE,
         Some(Nav {
             csrf,
             current: "/settings",

@@ -57,6 +57,8 @@ pub(super) fn router() -> Router<Shared> {
         )
         .route("/restart", get(restart_page).post(restart_submit))
         .route("/settings/backup", get(backup_page).post(backup_download))
+        .route("/settings/network", get(network_page).post(network_submit))
+        .route("/settings/network/confirm", post(network_confirm))
         .route(
             "/settings/restore",
             post(restore_submit.layer(DefaultBodyLimit::max(MAX_BACKUP))),
@@ -1001,5 +1003,158 @@ async fn restore_submit(
             };
             refuse(StatusCode::UNPROCESSABLE_ENTITY, &reason)
         }
+    }
+}
+
+// -- network --------------------------------------------------------------------
+
+async fn network_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let (_, s) = match login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return to,
+    };
+    match app.daemon.network().await {
+        Ok(state) => html(StatusCode::OK, pages::network(&s.csrf, &state, None)),
+        Err(e) => daemon_down(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NetworkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    gateway: String,
+    #[serde(default)]
+    dns: String,
+}
+
+impl HasCsrf for NetworkForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The settings a network form asks for, or None when a field is not
+/// what it should be.
+fn lan_settings(form: &NetworkForm) -> Option<facteur::network::LanSettings> {
+    use facteur::network::LanSettings;
+    match form.mode.as_str() {
+        "dhcp" => Some(LanSettings::Dhcp),
+        "static" => Some(LanSettings::Static {
+            address: form.address.trim().parse().ok()?,
+            prefix: form.prefix.trim().parse().ok()?,
+            gateway: form.gateway.trim().parse().ok()?,
+            dns: form
+                .dns
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|d| !d.is_empty())
+                .map(|d| d.parse().ok())
+                .collect::<Option<Vec<_>>>()?,
+        }),
+        _ => None,
+    }
+}
+
+async fn network_submit(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let ((_, s), form) = match posted::<NetworkForm>(&app, &headers, body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let state = match app.daemon.network().await {
+        Ok(state) => state,
+        Err(e) => return daemon_down(&e),
+    };
+    let refuse = |status: StatusCode, reason: &str| {
+        html(status, pages::network(&s.csrf, &state, Some(reason)))
+    };
+    let Some(settings) = lan_settings(&form) else {
+        return refuse(StatusCode::BAD_REQUEST, texts::NETWORK_BAD_FIELD);
+    };
+    if let Err(e) = settings.validate() {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &texts::network_invalid(&e.to_string()),
+        );
+    }
+    match app.daemon.apply_network(&settings).await {
+        Ok(token) => {
+            let seconds = state
+                .network
+                .as_ref()
+                .map(|n| n.confirm_timeout)
+                .unwrap_or(60);
+            let url = match &settings {
+                facteur::network::LanSettings::Static { address, .. } => Some(format!(
+                    "https://{address}:{}/settings/network",
+                    app.config.listen.port()
+                )),
+                facteur::network::LanSettings::Dhcp => None,
+            };
+            app.keep_network_token(token);
+            html(
+                StatusCode::OK,
+                pages::network_applied(&s.csrf, seconds, url.as_deref()),
+            )
+        }
+        Err(DaemonError::Refused { code, .. }) if code == "network_change_pending" => {
+            refuse(StatusCode::CONFLICT, texts::NETWORK_PENDING)
+        }
+        Err(DaemonError::Refused {
+            message,
+            status: 422,
+            ..
+        }) => refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &texts::network_invalid(&message),
+        ),
+        Err(e) => daemon_down(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PlainCsrf {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl HasCsrf for PlainCsrf {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Keeps the waiting change. At a new address the browser logs in again
+/// (its cookie belonged to the old one); the token stays in this process,
+/// so any logged-in session of the administrator can confirm.
+async fn network_confirm(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let ((_, s), _) = match posted::<PlainCsrf>(&app, &headers, body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let Some(token) = app.network_token() else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::network_confirm(&s.csrf, Some(("error", texts::NETWORK_EXPIRED))),
+        );
+    };
+    let outcome = app.daemon.confirm_network(&token).await;
+    app.forget_network_token();
+    match outcome {
+        Ok(()) => html(
+            StatusCode::OK,
+            pages::network_confirm(&s.csrf, Some(("info", texts::NETWORK_CONFIRMED))),
+        ),
+        Err(DaemonError::Refused { status: 404, .. }) => html(
+            StatusCode::NOT_FOUND,
+            pages::network_confirm(&s.csrf, Some(("error", texts::NETWORK_EXPIRED))),
+        ),
+        Err(e) => daemon_down(&e),
     }
 }
