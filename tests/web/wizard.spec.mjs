@@ -41,7 +41,14 @@ try {
   const step = async (name) => {
     result.steps.push(name);
     const path = `${artifacts}/wizard-${String(result.steps.length).padStart(2, '0')}-${name}.png`;
-    await page.screenshot({ path, fullPage: true });
+    // Chromium under load sometimes fails one capture; a second try is
+    // enough (the page itself was already checked).
+    try {
+      await page.screenshot({ path, fullPage: true });
+    } catch {
+      await page.waitForTimeout(1000);
+      await page.screenshot({ path, fullPage: true });
+    }
     result.screenshots.push(path);
   };
   const axe = async (name) => {
