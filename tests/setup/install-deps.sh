@@ -17,12 +17,13 @@
 #   cups-ipp-utils, dbus-daemon             a real IPP printer (ippeveprinter) for the paper tests,
 #                                             and the private D-Bus it needs to start
 #   poppler-utils, qpdf                     reading, rendering and encrypting PDFs in the paper tests
+#   libxml2-utils                           xmllint, validating XDM metadata against the ebRIM schemas
 #   chromium, nodejs, npm                   the web admin's browser tests (Playwright drives Debian's Chromium)
 set -euo pipefail
 
 packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
     stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd
-    cups-ipp-utils dbus-daemon poppler-utils qpdf chromium nodejs npm)
+    cups-ipp-utils dbus-daemon poppler-utils qpdf libxml2-utils chromium nodejs npm)
 
 # One dpkg-query for all (fast enough to run before every test run): a
 # package is present when its status reads "ii".
