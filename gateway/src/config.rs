@@ -75,6 +75,9 @@ pub struct Config {
     /// (`operators.md`); absent: the list built into the daemon.
     #[serde(default)]
     pub operators: Option<PathBuf>,
+    /// The box's LED, button, display and watchdog (`docs/board.md`).
+    #[serde(default)]
+    pub board: BoardConfig,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -517,6 +520,40 @@ pub struct ControlConfig {
     pub socket: Option<PathBuf>,
 }
 
+/// `[board]`: which board the daemon drives (`docs/board.md`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    /// A board description file, or `"simulated"`; absent: no board (a
+    /// PC), only the health loop and systemd notifications.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Seconds the operator must stay unreachable before the LED turns red.
+    #[serde(default = "default_operator_alarm_after")]
+    pub operator_alarm_after: u64,
+    /// Seconds between two health checks (and watchdog feeds).
+    #[serde(default = "default_health_interval")]
+    pub health_interval: u64,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        BoardConfig {
+            description: None,
+            operator_alarm_after: default_operator_alarm_after(),
+            health_interval: default_health_interval(),
+        }
+    }
+}
+
+fn default_operator_alarm_after() -> u64 {
+    300
+}
+
+fn default_health_interval() -> u64 {
+    5
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
 pub enum CredentialConfig {
@@ -667,6 +704,12 @@ impl Config {
         fix(&mut self.mssante.whitelist);
         if let Some(p) = self.operators.as_mut() {
             fix(p);
+        }
+        if let Some(d) = self.board.description.as_mut()
+            && d != "simulated"
+            && Path::new(d.as_str()).is_relative()
+        {
+            *d = base.join(d.as_str()).to_string_lossy().into_owned();
         }
         if let Some(n) = self.network.as_mut() {
             fix(&mut n.networkd_dir);

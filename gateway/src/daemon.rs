@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::board_link::{BoardLink, Sources};
 use crate::card::{CardService, CardSettings};
 use crate::config::{Config, CredentialConfig};
+use crate::control::BoardApi;
 use crate::credential::{CardCredential, Credential, SoftwareCredential};
 use crate::queue::delivery::{Delivery, DeliverySettings};
 use crate::queue::{Queue, RetryPolicy};
@@ -153,9 +155,118 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The board, its button and the health loop: the same whether the box is
+/// set up or not.
+struct Face {
+    link: Option<Arc<BoardLink>>,
+    api: Arc<BoardApi>,
+    watchdog: Option<Box<dyn board::watchdog::Watchdog>>,
+    actions: tokio::sync::mpsc::UnboundedReceiver<board::Action>,
+    reset: Arc<Notify>,
+}
+
+impl Face {
+    fn start(
+        config: &crate::config::BoardConfig,
+        data_dir: &std::path::Path,
+        audit: &crate::audit::Audit,
+    ) -> anyhow::Result<Face> {
+        let started = crate::board_link::start(config)?;
+        let reset = Arc::new(Notify::new());
+        Ok(Face {
+            api: Arc::new(BoardApi {
+                link: started.link.clone(),
+                data_dir: data_dir.to_path_buf(),
+                audit: audit.clone(),
+                reset: reset.clone(),
+            }),
+            link: started.link,
+            watchdog: started.watchdog,
+            actions: started.actions,
+            reset,
+        })
+    }
+
+    /// Acts on the button until `shutdown`: a long press retries the
+    /// operator now (`retry`), the confirmed ten-second press resets.
+    fn obey_button(
+        &mut self,
+        retry: Option<(Arc<Delivery>, Option<Arc<crate::inbound::fetcher::Fetcher>>)>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let (_, empty) = tokio::sync::mpsc::unbounded_channel();
+        let mut actions = std::mem::replace(&mut self.actions, empty);
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            loop {
+                let action = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    a = actions.recv() => match a { Some(a) => a, None => return },
+                };
+                match action {
+                    board::Action::Identify => {
+                        api.audit.note("button", "board_identify", None, None);
+                    }
+                    board::Action::RetryNow => {
+                        api.audit.note("button", "board_retry_now", None, None);
+                        if let Some((delivery, fetcher)) = &retry {
+                            delivery.retry_now();
+                            if let Some(f) = fetcher {
+                                f.retry_now();
+                            }
+                        }
+                    }
+                    board::Action::FactoryReset => {
+                        crate::control::request_reset(&api, "button").await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Tells systemd the daemon is up and starts feeding the watchdogs.
+    fn start_health(
+        &mut self,
+        probes: Vec<Box<dyn crate::health::Probe>>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        crate::health::notify_ready();
+        let systemd = crate::health::systemd_watchdog();
+        // systemd wants a ping at least every half period.
+        let interval = match systemd {
+            Some(period) => interval.min(period / 2),
+            None => interval,
+        };
+        tokio::spawn(crate::health::run(
+            probes,
+            crate::health::Feeders {
+                watchdog: self.watchdog.take(),
+                systemd: systemd.is_some(),
+            },
+            crate::health::HealthSettings::every(interval),
+            shutdown,
+        ))
+    }
+
+    fn show(&self, facts: board::Facts) {
+        if let Some(link) = &self.link {
+            link.set_facts(facts);
+        }
+    }
+
+    /// LED off, « Arrêté » on the display.
+    fn stop(&self) {
+        if let Some(link) = &self.link {
+            link.stop();
+        }
+    }
+}
+
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     prepare_data_dir(&config)?;
+    let installation = crate::factory_reset::installation_id(&config.data_dir)?;
     let whitelist = Arc::new(Whitelist::load(&config.mssante.whitelist)?);
     tracing::info!(
         domains = whitelist.len(),
@@ -195,6 +306,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         None,
         Some(&format!("version {}", env!("CARGO_PKG_VERSION"))),
     );
+    let mut face = Face::start(&config.board, &config.data_dir, &audit)?;
     let queue = Queue::open_audited(&config.queue_dir(), retry, Some(audit.clone()))?;
     let tracking = Arc::new(crate::queue::tracking::Tracking::open(&config.queue_dir())?);
     let shutdown = CancellationToken::new();
@@ -263,6 +375,19 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     let fetcher_task = fetcher
         .clone()
         .map(|f| tokio::spawn(f.run(shutdown.clone())));
+    let board_task = face.link.clone().map(|link| {
+        tokio::spawn(crate::board_link::follow(
+            link,
+            Sources {
+                card: loaded.card.clone(),
+                credential: loaded.credential.clone(),
+                delivery: delivery.clone(),
+                fetcher: fetcher.clone(),
+            },
+            shutdown.clone(),
+        ))
+    });
+    let button_task = face.obey_button(Some((delivery.clone(), fetcher.clone())), shutdown.clone());
 
     // The health directory, shared by everything that checks a recipient;
     // it follows re-imports by itself.
@@ -320,6 +445,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         audit: audit.clone(),
         restart: restart.clone(),
     })
+    .merge(crate::control::board_router(face.api.clone()))
     .merge(crate::control::network_router(config.network.clone().map(
         |n| crate::network::Network::open(n, &config.data_dir, Some(audit.clone())),
     )))
@@ -346,6 +472,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                 tracking: tracking.clone(),
                 audit: audit.clone(),
                 started: std::time::Instant::now(),
+                installation: installation.clone(),
                 directory: Arc::new(crate::control::DirectoryApi::open(
                     &config,
                     whitelist.clone(),
@@ -435,9 +562,33 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         }
     }
 
-    let outcome = wait_for_stop(&restart).await?;
-    tracing::info!(restart = outcome == Outcome::Restart, "stopping");
+    let mut probes: Vec<Box<dyn crate::health::Probe>> = vec![
+        Box::new(crate::health::QueueProbe(queue.clone())),
+        Box::new(crate::health::ControlProbe(config.control_socket())),
+    ];
+    if let Some(card) = &loaded.card {
+        probes.push(Box::new(crate::health::CardProbe {
+            card: card.clone(),
+            timeout: Duration::from_secs(2),
+        }));
+    }
+    let health_task = face.start_health(
+        probes,
+        Duration::from_secs(config.board.health_interval),
+        shutdown.clone(),
+    );
+
+    let outcome = wait_for_stop(&restart, &face.reset).await?;
+    tracing::info!(outcome = ?outcome, "stopping");
     shutdown.cancel();
+    if let Some(task) = board_task {
+        let _ = task.await;
+    }
+    if outcome == Outcome::FactoryReset {
+        face.show(crate::board_link::phase_only(board::Phase::Resetting));
+    }
+    let _ = button_task.await;
+    let _ = health_task.await;
     for server in servers {
         let _ = server.await;
     }
@@ -467,6 +618,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         card_signatures = loaded.credential.signatures(),
         "stopped"
     );
+    face.stop();
     Ok(outcome)
 }
 
@@ -476,9 +628,11 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
 pub enum Outcome {
     Stopped,
     Restart,
+    /// A factory reset was asked for: the next start does it.
+    FactoryReset,
 }
 
-async fn wait_for_stop(restart: &Notify) -> anyhow::Result<Outcome> {
+async fn wait_for_stop(restart: &Notify, reset: &Notify) -> anyhow::Result<Outcome> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -486,6 +640,7 @@ async fn wait_for_stop(restart: &Notify) -> anyhow::Result<Outcome> {
         _ = term.recv() => Outcome::Stopped,
         _ = int.recv() => Outcome::Stopped,
         _ = restart.notified() => Outcome::Restart,
+        _ = reset.notified() => Outcome::FactoryReset,
     })
 }
 
@@ -506,6 +661,9 @@ pub async fn run_setup(
         crate::audit::AuditSettings::default(),
     )
     .context("cannot open the audit log")?;
+    let installation = crate::factory_reset::installation_id(&data_dir)?;
+    let mut face = Face::start(&essentials.board, &data_dir, &audit)?;
+    face.show(crate::board_link::phase_only(board::Phase::SetupNeeded));
     let missing = layers.missing();
     tracing::warn!(missing = %missing.join(", "), "the box is not set up: waiting for the set-up wizard (web admin)");
     audit.note("daemon", "daemon_started", None, Some("not set up"));
@@ -523,15 +681,34 @@ pub async fn run_setup(
     });
     let control = crate::control::serve(
         &essentials.control_socket,
-        crate::control::setup_router(audit.clone(), settings, missing),
+        crate::control::setup_router(
+            audit.clone(),
+            settings.merge(crate::control::board_router(face.api.clone())),
+            missing,
+            installation,
+        ),
         shutdown.clone(),
     )
     .await?;
-    let outcome = wait_for_stop(&restart).await?;
+    let button_task = face.obey_button(None, shutdown.clone());
+    let health_task = face.start_health(
+        vec![Box::new(crate::health::ControlProbe(
+            essentials.control_socket.clone(),
+        ))],
+        Duration::from_secs(essentials.board.health_interval),
+        shutdown.clone(),
+    );
+    let outcome = wait_for_stop(&restart, &face.reset).await?;
     shutdown.cancel();
+    if outcome == Outcome::FactoryReset {
+        face.show(crate::board_link::phase_only(board::Phase::Resetting));
+    }
+    let _ = button_task.await;
+    let _ = health_task.await;
     let _ = control.await;
     let _ = std::fs::remove_file(&essentials.control_socket);
     audit.note("daemon", "daemon_stopped", None, None);
     audit.flush().await;
+    face.stop();
     Ok(outcome)
 }

@@ -43,6 +43,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Dura
     Ok(())
 }
 
+/// Makes the removals and renames in `dir` survive a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

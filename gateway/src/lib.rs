@@ -9,6 +9,7 @@
 pub mod address;
 pub mod audit;
 pub mod autoconfig;
+pub mod board_link;
 pub mod card;
 pub mod config;
 pub mod control;
@@ -17,6 +18,8 @@ pub mod daemon;
 pub mod diagnostics;
 pub mod directory;
 pub mod durable;
+pub mod factory_reset;
+pub mod health;
 pub mod imap;
 pub mod inbound;
 pub mod listener;

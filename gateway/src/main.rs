@@ -80,6 +80,19 @@ enum Command {
         #[command(subcommand)]
         command: PaperCommand,
     },
+    /// The box's LED, button and display (asks the running daemon); without
+    /// a subcommand, what they show now.
+    Board {
+        #[command(subcommand)]
+        command: Option<cli::board::BoardCommand>,
+    },
+    /// Erase every message, setting and account; keep only the factory
+    /// identity (asks the running daemon, which restarts unconfigured).
+    FactoryReset {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,12 +193,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::HashPassword => hash_password(),
         Command::Run => {
-            let layers = facteur::settings::Layers::read(&cli.config)?;
-            let config = match layers.config() {
-                Ok(config) => Some(config),
-                Err(facteur::config::ConfigError::Incomplete { .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
+            let mut layers = facteur::settings::Layers::read(&cli.config)?;
             let essentials = layers.essentials()?;
             let format = if cli.log_json {
                 LogFormat::Json
@@ -193,6 +201,20 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 essentials.log.format
             };
             facteur::logging::init(format, &essentials.log.level);
+            // Before anything opens the data directory; the settings the
+            // web admin wrote there are gone after it.
+            if facteur::factory_reset::finish(&essentials.data_dir, essentials.network.as_ref())
+                .context("cannot finish the factory reset")?
+                .is_some()
+            {
+                layers = facteur::settings::Layers::read(&cli.config)?;
+            }
+            let essentials = layers.essentials()?;
+            let config = match layers.config() {
+                Ok(config) => Some(config),
+                Err(facteur::config::ConfigError::Incomplete { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("facteur")
@@ -203,7 +225,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 None => runtime.block_on(facteur::daemon::run_setup(layers, essentials))?,
             };
             runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-            if outcome == facteur::daemon::Outcome::Restart {
+            if outcome != facteur::daemon::Outcome::Stopped {
                 restart_in_place()?;
             }
             Ok(())
@@ -229,6 +251,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Card { command } => card_command(&cli.config, command),
+        Command::Board { command } => cli::board::board(&cli.config, command),
+        Command::FactoryReset { yes } => cli::board::factory_reset(&cli.config, yes),
         Command::Xdm { command } => cli::xdm::run(&cli.config, command),
         Command::Directory { command } => cli::directory::directory(&cli.config, command),
         Command::Contacts { command } => cli::directory::contacts(&cli.config, command),

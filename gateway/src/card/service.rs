@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
 use tokio::sync::{Notify, watch};
@@ -64,6 +64,8 @@ enum Request {
     AcceptIdentity {
         reply: SyncSender<Result<(), String>>,
     },
+    /// Answered as soon as the worker takes it: proves the thread runs.
+    Ping { reply: SyncSender<()> },
 }
 
 /// What the credential needs to present the card: its certificate and
@@ -81,6 +83,9 @@ struct Shared {
     status: watch::Receiver<CardStatus>,
     key: Mutex<Option<CardKey>>,
     signatures: AtomicU64,
+    /// Since when the worker has been serving one request (a PIN typed on
+    /// the reader's pad takes up to `UNLOCK_TIMEOUT`): busy, not hung.
+    serving_since: Mutex<Option<Instant>>,
 }
 
 /// Handle to the card service; cheap to clone.
@@ -121,6 +126,7 @@ impl CardService {
             status: status_rx,
             key: Mutex::new(None),
             signatures: AtomicU64::new(0),
+            serving_since: Mutex::new(None),
         });
         let worker = Worker {
             identity: IdentityStore::new(settings.identity_file.clone()),
@@ -212,6 +218,21 @@ impl CardService {
         answer
             .recv_timeout(SIGN_TIMEOUT)
             .unwrap_or_else(|_| Err(CardError::Reader("the card did not answer in time".into())))
+    }
+
+    /// Whether the service thread answers within `timeout` (the health
+    /// loop's probe). Blocking.
+    pub fn ping_blocking(&self, timeout: Duration) -> bool {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        if !self.send(Request::Ping { reply }) {
+            return false;
+        }
+        if answer.recv_timeout(timeout).is_ok() {
+            return true;
+        }
+        // Still inside a request that has its own time limit: busy.
+        let serving = self.shared.serving_since.lock().ok().and_then(|s| *s);
+        serving.is_some_and(|since| since.elapsed() < UNLOCK_TIMEOUT + SIGN_TIMEOUT)
     }
 
     /// Accepts the card in the reader as the box's identity. Blocking.
@@ -675,6 +696,16 @@ impl Worker {
     }
 
     fn serve(&mut self, request: Request) {
+        if let Ok(mut s) = self.shared.serving_since.lock() {
+            *s = Some(Instant::now());
+        }
+        self.serve_one(request);
+        if let Ok(mut s) = self.shared.serving_since.lock() {
+            *s = None;
+        }
+    }
+
+    fn serve_one(&mut self, request: Request) {
         match request {
             Request::Unlock {
                 pin,
@@ -697,6 +728,9 @@ impl Worker {
                 let result = self.accept_identity();
                 self.publish();
                 let _ = reply.send(result);
+            }
+            Request::Ping { reply } => {
+                let _ = reply.send(());
             }
         }
     }

@@ -3,6 +3,7 @@
 use anyhow::Context;
 
 pub mod audit;
+pub mod board;
 pub mod directory;
 pub mod xdm;
 

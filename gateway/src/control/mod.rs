@@ -3,6 +3,7 @@
 //! use it; it is versioned under `/v1/` and documented in
 //! `docs/control-api.md`.
 
+mod board;
 mod client;
 mod connection_test;
 mod diagnostics;
@@ -11,6 +12,7 @@ mod network;
 mod server;
 mod settings;
 
+pub use board::{BoardApi, board_router, request_reset};
 pub use client::{ApiError, ControlClient, encode_component};
 pub use connection_test::{ConnectionTest, Step, connection_test_router};
 pub use directory::DirectoryApi;

@@ -34,6 +34,8 @@ pub struct ControlState {
     pub tracking: Arc<crate::queue::tracking::Tracking>,
     pub audit: Audit,
     pub started: Instant,
+    /// Changes with each factory reset (`factory_reset::installation_id`).
+    pub installation: String,
     /// Directory, address book and paper report (`control/directory.rs`).
     pub directory: Arc<super::directory::DirectoryApi>,
     /// Diagnostics, logs and support bundle (`control/diagnostics.rs`).
@@ -106,7 +108,12 @@ pub fn router(state: Shared, settings: Router) -> Router {
 
 /// The API of a daemon not set up yet: its status, the audit log, and the
 /// settings the set-up wizard fills in.
-pub fn setup_router(audit: Audit, settings: Router, missing: Vec<&'static str>) -> Router {
+pub fn setup_router(
+    audit: Audit,
+    settings: Router,
+    missing: Vec<&'static str>,
+    installation: String,
+) -> Router {
     let started = Instant::now();
     Router::new()
         .route(
@@ -115,6 +122,7 @@ pub fn setup_router(audit: Audit, settings: Router, missing: Vec<&'static str>) 
                 Json(json!({
                     "api": 1,
                     "version": env!("CARGO_PKG_VERSION"),
+                    "installation": installation,
                     "uptime_secs": started.elapsed().as_secs(),
                     "configured": false,
                     "missing": missing,
@@ -169,6 +177,7 @@ pub(super) async fn status(State(s): State<Shared>) -> Response {
         "api": 1,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": s.started.elapsed().as_secs(),
+        "installation": s.installation,
         "configured": true,
         "credential": {
             "kind": credential_kind,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::StreamExt;
@@ -104,6 +104,14 @@ pub enum FetchError {
     Config(String),
 }
 
+impl FetchError {
+    /// The operator could not be reached at all (as opposed to a refusal
+    /// or a protocol error once connected).
+    fn is_unreachable(&self) -> bool {
+        matches!(self, FetchError::Connect(..) | FetchError::Timeout(_))
+    }
+}
+
 pub struct Fetcher {
     settings: FetcherSettings,
     links: FetcherLinks,
@@ -114,6 +122,8 @@ pub struct Fetcher {
     exported: AtomicU64,
     failed: AtomicU64,
     state: Mutex<(String, Option<String>)>,
+    /// Since when the operator's IMAP server cannot be reached, if so.
+    unreachable_since: Mutex<Option<Instant>>,
 }
 
 /// The sender's address of a raw message, or an empty string.
@@ -159,6 +169,7 @@ impl Fetcher {
             exported: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             state: Mutex::new(("starting".into(), None)),
+            unreachable_since: Mutex::new(None),
         })
     }
 
@@ -175,6 +186,16 @@ impl Fetcher {
             last_error,
             import_dir: self.settings.import_dir.clone(),
         }
+    }
+
+    /// Since when the operator's IMAP server cannot be reached, if so.
+    pub fn operator_unreachable_since(&self) -> Option<Instant> {
+        *self.unreachable_since.lock().ok()?
+    }
+
+    /// Ends the wait after a failure and connects again now.
+    pub fn retry_now(&self) {
+        self.credential_changed.notify_one();
     }
 
     fn set_state(&self, state: &str, error: Option<String>) {
@@ -217,6 +238,11 @@ impl Fetcher {
                         Duration::from_secs(2u64.saturating_pow(failures.min(9))).min(MAX_BACKOFF);
                     tracing::warn!(error = %e, retry_in_secs = delay.as_secs(), "inbox watch failed");
                     self.set_state("error", Some(e.to_string()));
+                    if e.is_unreachable()
+                        && let Ok(mut since) = self.unreachable_since.lock()
+                    {
+                        since.get_or_insert_with(Instant::now);
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = self.credential_changed.notified() => {}
@@ -240,6 +266,9 @@ impl Fetcher {
             "watching the MSSanté inbox"
         );
         self.set_state("watching", None);
+        if let Ok(mut since) = self.unreachable_since.lock() {
+            *since = None;
+        }
         loop {
             self.sync(&mut session, validity).await?;
             if shutdown.is_cancelled() {

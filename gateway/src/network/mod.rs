@@ -186,6 +186,24 @@ impl Network {
         self.config.networkd_dir.join(FILE_NAME)
     }
 
+    /// Removes the web admin's network file and has networkd apply the
+    /// installer's settings again (a factory reset); `true` when there
+    /// was a file. Nothing else of the network is touched.
+    pub fn return_to_dhcp(config: &NetworkConfig) -> Result<bool, NetworkError> {
+        let network = Network {
+            config: config.clone(),
+            pending_file: PathBuf::new(),
+            lock: Mutex::new(()),
+            audit: None,
+        };
+        if !network.file().exists() {
+            return Ok(false);
+        }
+        network.write(None)?;
+        network.networkctl()?;
+        Ok(true)
+    }
+
     fn pending(&self) -> Option<Pending> {
         let text = std::fs::read_to_string(&self.pending_file).ok()?;
         serde_json::from_str(&text).ok()

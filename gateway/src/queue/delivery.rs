@@ -49,6 +49,8 @@ pub struct DeliveryStats {
 struct Pause {
     until: Option<Instant>,
     failures: u32,
+    /// The first failure of the current run of failures.
+    since: Option<Instant>,
 }
 
 pub struct Delivery {
@@ -100,6 +102,7 @@ impl Delivery {
             pause: Mutex::new(Pause {
                 until: None,
                 failures: 0,
+                since: None,
             }),
             credential_unavailable: Mutex::new(None),
             stats: DeliveryStats::default(),
@@ -243,6 +246,22 @@ impl Delivery {
         self.wake.notify_one();
     }
 
+    /// Since when the operator has refused every connection, if it has
+    /// since the last success.
+    pub fn operator_unreachable_since(&self) -> Option<Instant> {
+        self.pause.lock().ok()?.since
+    }
+
+    /// Ends the back-off after connection failures and looks at the queue
+    /// now (the board's long press, after a cable was plugged back). The
+    /// failure count stays, so a still-dead link backs off as before.
+    pub fn retry_now(&self) {
+        if let Ok(mut pause) = self.pause.lock() {
+            pause.until = None;
+        }
+        self.wake();
+    }
+
     /// Delivery state for the control API.
     pub fn status(&self) -> DeliveryStatus {
         let reason = self
@@ -288,8 +307,10 @@ impl Delivery {
         if ok {
             pause.failures = 0;
             pause.until = None;
+            pause.since = None;
         } else {
             pause.failures += 1;
+            pause.since.get_or_insert_with(Instant::now);
             let delay = self.queue.retry_policy().delay(pause.failures);
             pause.until = Some(Instant::now() + delay);
             tracing::warn!(

@@ -460,6 +460,12 @@ impl Queue {
         .await
     }
 
+    /// A round trip through the writer thread and the database, for the
+    /// health loop: fails or never answers when either is stuck.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        self.next_due().await.map(|_| ())
+    }
+
     /// Earliest `next_attempt` of any pending recipient.
     pub async fn next_due(&self) -> Result<Option<i64>, QueueError> {
         self.ask(Command::NextDue).await

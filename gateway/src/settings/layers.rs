@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{Config, ConfigError, LogConfig};
+use crate::config::{BoardConfig, Config, ConfigError, LogConfig};
 
 /// The configuration file and the practice's settings, as TOML tables.
 #[derive(Debug, Clone)]
@@ -168,6 +168,10 @@ impl Layers {
             control: RawControl,
             #[serde(default)]
             operators: Option<PathBuf>,
+            #[serde(default)]
+            board: BoardConfig,
+            #[serde(default)]
+            network: Option<crate::network::NetworkConfig>,
         }
         #[derive(Deserialize, Default)]
         struct RawControl {
@@ -192,6 +196,17 @@ impl Layers {
                 .map(relative)
                 .unwrap_or_else(|| data_dir.join("control.sock")),
             operators: raw.operators.map(relative),
+            board: BoardConfig {
+                description: raw.board.description.map(|d| match d.as_str() {
+                    "simulated" => d,
+                    _ => relative(PathBuf::from(d)).to_string_lossy().into_owned(),
+                }),
+                ..raw.board
+            },
+            network: raw.network.map(|mut n| {
+                n.networkd_dir = relative(n.networkd_dir);
+                n
+            }),
             data_dir,
             log: raw.log,
         })
@@ -226,4 +241,6 @@ pub struct Essentials {
     pub control_socket: PathBuf,
     pub log: LogConfig,
     pub operators: Option<PathBuf>,
+    pub board: BoardConfig,
+    pub network: Option<crate::network::NetworkConfig>,
 }
