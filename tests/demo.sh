@@ -137,6 +137,11 @@ intermediates = "$CARD_INTERMEDIATES"
 retry_initial = 5
 retry_max = 60
 
+# The LED, button and display, simulated: \`facteur board\` shows them,
+# \`facteur board press\` presses the button.
+[board]
+description = "simulated"
+
 [inbound]
 import_dir = "$work/import"
 

@@ -128,6 +128,32 @@ impl App {
         }
     }
 
+    /// Follows the daemon's installation id. A new id means the box was
+    /// factory reset: the claim, the sessions and the admin password are
+    /// forgotten and a new setup code is made, so the box can be claimed
+    /// again. Returns whether that happened.
+    pub async fn note_installation(&self, id: &str) -> Result<bool, StateError> {
+        let dir = &self.config.state_dir;
+        match state::load_installation(dir) {
+            Some(known) if known == id => return Ok(false),
+            None => {
+                state::save_installation(dir, id)?;
+                return Ok(false);
+            }
+            Some(_) => {}
+        }
+        // Not in the middle of a claim.
+        let _claiming = self.claim_lock.lock().await;
+        state::forget(dir)?;
+        *self.admin.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.sessions.clear();
+        let code = SetupCode::load_or_create(dir)?;
+        *self.setup_code.lock().unwrap_or_else(|p| p.into_inner()) = Some(code);
+        self.forget_network_token();
+        state::save_installation(dir, id)?;
+        Ok(true)
+    }
+
     /// Records the claim, then forgets the setup code for good.
     pub(crate) fn claim(&self, record: AdminRecord) -> Result<(), StateError> {
         state::save(&self.config.state_dir, &record)?;
@@ -135,5 +161,66 @@ impl App {
         *self.setup_code.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.sessions.clear();
         SetupCode::invalidate(&self.config.state_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MonotonicClock;
+
+    fn app(state_dir: &std::path::Path) -> App {
+        let config = Config::parse(&format!(
+            "listen = \"127.0.0.1:8443\"\ncontrol_socket = \"/nonexistent/c.sock\"\nstate_dir = \"{}\"\n",
+            state_dir.display()
+        ))
+        .unwrap();
+        App::open(config, Arc::new(MonotonicClock)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_installation_id_unclaims_the_box_with_a_new_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path());
+        let first_code = app.setup_code_display().unwrap();
+        app.claim(AdminRecord {
+            password_hash: "$argon2id$x".into(),
+            claimed_at: 1,
+        })
+        .unwrap();
+        let (session, _) = app.sessions.create(true);
+        assert!(app.is_claimed());
+        // First sight of the daemon: recorded, nothing forgotten.
+        assert!(
+            !app.note_installation("a".repeat(32).as_str())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !app.note_installation("a".repeat(32).as_str())
+                .await
+                .unwrap()
+        );
+        assert!(app.is_claimed());
+        // The daemon was reset.
+        assert!(
+            app.note_installation("b".repeat(32).as_str())
+                .await
+                .unwrap()
+        );
+        assert!(!app.is_claimed());
+        assert!(app.sessions.touch(&session).is_none());
+        let second_code = app.setup_code_display().unwrap();
+        assert_ne!(first_code, second_code);
+        // A restart of the web admin sees the same: unclaimed, same code.
+        let again = self::app(dir.path());
+        assert!(!again.is_claimed());
+        assert_eq!(again.setup_code_display().unwrap(), second_code);
+        assert!(
+            !again
+                .note_installation("b".repeat(32).as_str())
+                .await
+                .unwrap()
+        );
     }
 }

@@ -8,8 +8,10 @@ use facteur::control::{ApiError, ControlClient, UnlockRequest};
 
 use crate::texts;
 
+mod board;
 mod diagnostics;
 mod directory;
+pub use board::BoardView;
 pub use diagnostics::{DiagnosticCheck, DiagnosticLevel, LogEvent, LogFilter, Report};
 pub use directory::{
     ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod daemon_setup;
+pub mod follow_daemon;
 pub mod headers;
 pub mod localtime;
 pub mod mdns;

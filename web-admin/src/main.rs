@@ -61,6 +61,17 @@ async fn main() -> anyhow::Result<()> {
         .mdns
         .then(|| facteur_web::mdns::announce(&config.mdns_hostname, local.port(), local.ip()))
         .flatten();
+    // The name the practice types, when announced; the port only when it
+    // is not HTTPS's own.
+    let display_address = match (config.mdns, local.port()) {
+        (true, 443) => format!("https://{}", config.mdns_hostname),
+        (true, port) => format!("https://{}:{port}", config.mdns_hostname),
+        (false, _) => url.clone(),
+    };
+    tokio::spawn(facteur_web::follow_daemon::run(
+        app.clone(),
+        display_address,
+    ));
     let serving = tokio::spawn(server::serve(listener, acceptor, router(app)));
     shutdown_signal().await;
     serving.abort();

@@ -41,6 +41,7 @@ pub fn router(app: Shared) -> Router {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/dashboard", get(dashboard))
+        .route("/board/identify", post(board_identify))
         .route("/card", get(card_page))
         .route("/card/unlock", post(card_unlock))
         .route("/queue", get(queue_page))
@@ -393,14 +394,42 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     with_cookie(redirect("/login?info=logout"), &session::cookie_removal())
 }
 
-async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
+async fn board_identify(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (_, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let Some(form) = parse_form::<CsrfForm>(body) else {
+        return bad_form();
+    };
+    if !s.csrf_matches(Some(&form.csrf)) {
+        return csrf_refused();
+    }
+    match app.daemon.identify().await {
+        Ok(()) => redirect("/dashboard?info=identify"),
+        Err(e) => html(
+            daemon_status(&e),
+            pages::message(texts::DASHBOARD_TITLE, &e.french()),
+        ),
+    }
+}
+
+async fn dashboard(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     let (_, s) = match require_login(&app, &headers) {
         Ok(v) => v,
         Err(to) => return redirect(to),
     };
     // DNS, clock and disk lights: the daemon's quick checks (no
     // connection to the operator), asked alongside the status.
-    let (status, quick) = tokio::join!(app.daemon.status(), app.daemon.diagnostics(true));
+    let (status, quick, board) = tokio::join!(
+        app.daemon.status(),
+        app.daemon.diagnostics(true),
+        app.daemon.board()
+    );
     if let Err(e) = &status {
         tracing::warn!(error = ?e, "dashboard: daemon status unavailable");
     }
@@ -446,6 +475,11 @@ async fn dashboard(State(app): State<Shared>, headers: HeaderMap) -> Response {
             recent.as_deref(),
             received.as_deref(),
             &lights,
+            &pages::board_panel(
+                &s.csrf,
+                board.ok().flatten().as_ref(),
+                uri.query() == Some("info=identify"),
+            ),
         ),
     )
 }

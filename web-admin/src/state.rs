@@ -54,6 +54,31 @@ pub fn save(state_dir: &Path, record: &AdminRecord) -> Result<(), StateError> {
     write_private(&admin_path(state_dir), &bytes)
 }
 
+/// Removes the claim (the box was factory reset): the next visitor claims
+/// it again with a new setup code.
+pub fn forget(state_dir: &Path) -> Result<(), StateError> {
+    let path = admin_path(state_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(file_error(&path, e)),
+    }
+}
+
+fn installation_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("installation-id")
+}
+
+/// The daemon installation id this claim belongs to, once seen.
+pub fn load_installation(state_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(installation_path(state_dir)).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+pub fn save_installation(state_dir: &Path, id: &str) -> Result<(), StateError> {
+    write_private(&installation_path(state_dir), id.as_bytes())
+}
+
 /// Creates `dir` owner-only if missing.
 pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     use std::os::unix::fs::DirBuilderExt;

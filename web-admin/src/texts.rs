@@ -81,6 +81,12 @@ pub const NO_CARD_CREDENTIAL: &str =
 // Dashboard
 pub const DASHBOARD_TITLE: &str = "État du boîtier";
 pub const REFRESH: &str = "Actualiser";
+pub const BOARD_TITLE: &str = "Le boîtier";
+pub const BOARD_LIGHT: &str = "Voyant :";
+pub const BOARD_IDENTIFY: &str = "Identifier le boîtier";
+pub const BOARD_IDENTIFY_HINT: &str =
+    "Le voyant clignote en blanc et le boîtier bipe pendant 30 secondes, pour le retrouver.";
+pub const BOARD_IDENTIFYING: &str = "Le voyant du boîtier clignote en blanc pendant 30 secondes.";
 pub const LEVEL_OK: &str = "OK";
 pub const LEVEL_WARN: &str = "À surveiller";
 pub const LEVEL_BAD: &str = "Problème";

@@ -2,7 +2,7 @@
 //! colour alone) and a detail.
 
 use super::{Nav, esc, notice};
-use crate::daemon::{CardView, StatusView, TrackHit};
+use crate::daemon::{BoardView, CardView, StatusView, TrackHit};
 use crate::texts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,12 +332,49 @@ fn received(received: Option<&[crate::daemon::ReceivedView]>) -> String {
 /// `status`: the daemon's answer, or why there is none; `recent`: the
 /// last messages out; `received` the last in; `lights`: more checks
 /// (DNS, clock, disk).
+/// The box's LED as the practice sees it on the desk, and the button to
+/// find the box. Nothing when the daemon drives no board.
+pub fn board_panel(csrf: &str, board: Option<&BoardView>, identified: bool) -> String {
+    let Some(board) = board else {
+        return String::new();
+    };
+    // The mode names come from the daemon: only known letters reach the
+    // class attribute.
+    let mode: String = board
+        .mode
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    let done = if identified {
+        notice("info", texts::BOARD_IDENTIFYING)
+    } else {
+        String::new()
+    };
+    format!(
+        "<section aria-labelledby=\"board\"><h2 id=\"board\">{title}</h2>{done}\
+         <p class=\"board-state\" data-board-mode=\"{mode}\">\
+         <span class=\"led led-{mode}\" aria-hidden=\"true\"></span>\
+         {light_word} <strong>{light}</strong> — {label}</p>\
+         <form method=\"post\" action=\"/board/identify\">{csrf}\
+         <button type=\"submit\">{identify}</button></form>\
+         <p class=\"hint\">{hint}</p></section>",
+        title = esc(texts::BOARD_TITLE),
+        light_word = esc(texts::BOARD_LIGHT),
+        light = esc(&board.light),
+        label = esc(&board.label),
+        csrf = super::csrf_field(csrf),
+        identify = esc(texts::BOARD_IDENTIFY),
+        hint = esc(texts::BOARD_IDENTIFY_HINT),
+    )
+}
+
 pub fn dashboard(
     csrf: &str,
     status: Result<&StatusView, String>,
     recent: Option<&[TrackHit]>,
     received_list: Option<&[crate::daemon::ReceivedView]>,
     lights: &[Check],
+    board: &str,
 ) -> String {
     let content = match status {
         Ok(status) => {
@@ -351,7 +388,7 @@ pub fn dashboard(
         Err(reason) => notice("error", &reason),
     };
     let body = format!(
-        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>{}{}",
+        "{content}<p><a href=\"/dashboard\" class=\"button-link\">{}</a></p>{board}{}{}",
         esc(texts::REFRESH),
         latest(recent),
         received(received_list)
@@ -370,6 +407,31 @@ pub fn dashboard(
 mod tests {
     use super::*;
     use crate::daemon::UpdateView;
+
+    #[test]
+    fn the_board_panel_mirrors_the_led_and_offers_identify() {
+        assert_eq!(board_panel("t", None, false), "");
+        let board = BoardView {
+            board: "simulated".into(),
+            simulated: true,
+            mode: "card_needed".into(),
+            label: "Carte à insérer".into(),
+            light: "orange clignotant lent".into(),
+        };
+        let html = board_panel("tok", Some(&board), true);
+        assert!(html.contains("led led-card_needed\""), "{html}");
+        let hostile = BoardView {
+            mode: "x\"><script>".into(),
+            ..board.clone()
+        };
+        let html_hostile = board_panel("tok", Some(&hostile), false);
+        assert!(html_hostile.contains("led led-xscript\""), "{html_hostile}");
+        assert!(!html_hostile.contains("<script>"));
+        assert!(html.contains("orange clignotant lent"));
+        assert!(html.contains("action=\"/board/identify\""));
+        assert!(html.contains("value=\"tok\""));
+        assert!(html.contains(texts::BOARD_IDENTIFYING));
+    }
 
     #[test]
     fn the_update_light_follows_the_update_client() {

@@ -17,7 +17,7 @@ mod wizard;
 pub use audit::{AuditPage, audit};
 pub use card::card;
 pub use contacts::{contacts, remove_confirmation};
-pub use dashboard::{Check, Level, checks, dashboard};
+pub use dashboard::{Check, Level, board_panel, checks, dashboard};
 pub use diagnostics::{LogsForm, diagnostic_lights, diagnostics, logs};
 pub use directory::directory;
 pub use login::login;
