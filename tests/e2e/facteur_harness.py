@@ -155,13 +155,20 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
         self.config_path.write_text(text)
 
     # -- process control -------------------------------------------------
-    def start(self):
+    def start(self, env: dict = None, watchdog_pid: bool = False):
+        """Starts the daemon; `env` adds to its environment, and
+        `watchdog_pid` sets WATCHDOG_PID to the daemon's own PID, as systemd
+        does for a unit with WatchdogSec=."""
         log = open(self.log_path, "ab")
+        argv = [facteur_bin(), "--config", str(self.config_path), "run"]
+        if watchdog_pid:
+            argv = ["sh", "-c", 'WATCHDOG_PID=$$ exec "$@"', "sh", *argv]
         self.proc = subprocess.Popen(
-            [facteur_bin(), "--config", str(self.config_path), "run"],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         if self.factory:
             self.wait_api()

@@ -128,11 +128,17 @@ def run_spec(spec: str, web: "Web", answer=None, env: dict = None, extra_log: st
 def test_claim_login_unlock_logout_in_a_browser(pcsc, operator, card_facteur, tmp_path):
     ensure_node_modules()
     insert(pcsc, operator)
-    f = card_facteur()
+    f = card_facteur(sections='[board]\ndescription = "simulated"\n')
     f.wait_card(lambda c: c["state"] == "locked")
     web = Web(tmp_path / "web", f.control_socket).start()
     try:
         assert web.setup_code and len(web.setup_code) == 9, web.setup_code
+        # The display shows how to reach the web admin, and the setup code.
+        deadline = time.time() + 15
+        while time.time() < deadline and f.api("GET", "/v1/board")[1]["info"]["setup_code"] is None:
+            time.sleep(0.2)
+        info = f.api("GET", "/v1/board")[1]["info"]
+        assert info == {"address": web.url, "setup_code": web.setup_code}, info
         assert f"facteur-web: setup code {web.setup_code}" in web.log()
         artifacts = WEB / "artifacts"
         out = subprocess.run(
@@ -149,6 +155,8 @@ def test_claim_login_unlock_logout_in_a_browser(pcsc, operator, card_facteur, tm
         result = json.loads(lines[-1])
         assert out.returncode == 0 and result["ok"], f"{result.get('error')}\n{out.stderr[-2000:]}\n{web.log()[-3000:]}"
         assert result["forged_status"] == 403
+        assert (result["board_locked"], result["board_ready"], result["board_identify"]) == (
+            "card_needed", "ready", "identify")
         assert all(v == [] for v in result["axe"].values()), result["axe"]
         assert set(result["axe"]) == {"setup", "login", "dashboard", "card"}
         assert result["dashboard_bytes"] < 150 * 1024, result["dashboard_resources"]

@@ -95,6 +95,7 @@ try {
   result.dashboard_bytes = bytes;
   result.dashboard_resources = sizes;
   result.render_ms = Math.round(timing.load);
+  result.board_locked = await page.locator('[data-board-mode]').getAttribute('data-board-mode');
   await axe('dashboard');
   await step('dashboard-locked');
 
@@ -127,6 +128,26 @@ try {
   await page.waitForURL('**/dashboard');
   expect((await cardLight.getAttribute('data-level')) === 'ok', 'card should be unlocked (ok)');
   await step('dashboard-unlocked');
+
+  // The box's LED mirrored: amber while the card was locked, green now;
+  // « Identifier » makes it blink white.
+  const boardState = page.locator('[data-board-mode]');
+  let mode = '';
+  for (let i = 0; i < 20; i++) {
+    mode = await boardState.getAttribute('data-board-mode');
+    if (mode === 'ready') break;
+    await page.waitForTimeout(250);
+    await page.goto(url + '/dashboard');
+  }
+  result.board_ready = mode;
+  expect(mode === 'ready', `LED after unlock: ${mode}`);
+  expect((await boardState.innerText()).includes('vert fixe'), `LED words: ${await boardState.innerText()}`);
+  await page.getByRole('button', { name: 'Identifier le boîtier' }).click();
+  await page.waitForURL('**/dashboard?info=identify');
+  await page.getByRole('status').filter({ hasText: 'clignote en blanc' }).waitFor();
+  result.board_identify = await boardState.getAttribute('data-board-mode');
+  expect(result.board_identify === 'identify', `LED after Identifier: ${result.board_identify}`);
+  await step('dashboard-identify');
 
   // Logout, then the dashboard leads to the login page.
   await page.getByRole('button', { name: 'Se déconnecter' }).click();
