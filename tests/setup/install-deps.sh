@@ -19,11 +19,40 @@
 #   poppler-utils, qpdf                     reading, rendering and encrypting PDFs in the paper tests
 #   libxml2-utils                           xmllint, validating XDM metadata against the ebRIM schemas
 #   chromium, nodejs, npm                   the web admin's browser tests (Playwright drives Debian's Chromium)
+#   python3-pip                             oelint-adv (below), for the Yocto layer's lint test
+#
+# Python packages that Debian does not have, pinned, from PyPI for
+# /usr/bin/python3 (the interpreter the tests run with):
+#   oelint-adv (+ oelint-parser, oelint-data)  lint of yocto-layer/meta-facteur (tests/e2e/test_yocto_layer.py)
 set -euo pipefail
+
+pip_packages=(oelint-adv==9.11.2 oelint-parser==8.13.2 oelint-data==1.5.26)
+
+# Installs the pinned Python packages when a pin is missing or differs.
+# Debian marks its Python as externally managed (PEP 668); these packages
+# are not in Debian, hence --break-system-packages.
+install_pip_packages() {
+    local missing_pip=()
+    local spec name version have
+    for spec in "${pip_packages[@]}"; do
+        name=${spec%%==*}
+        version=${spec##*==}
+        have=$(/usr/bin/python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)
+        [ "$have" = "$version" ] || missing_pip+=("$spec")
+    done
+    [ ${#missing_pip[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing Python packages (${missing_pip[*]}); run as root" >&2
+        return 1
+    fi
+    echo "install-deps: installing ${missing_pip[*]}" >&2
+    /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --break-system-packages "${missing_pip[@]}"
+}
 
 packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
     stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd
-    cups-ipp-utils dbus-daemon poppler-utils qpdf libxml2-utils chromium nodejs npm)
+    cups-ipp-utils dbus-daemon poppler-utils qpdf libxml2-utils chromium nodejs npm python3-pip)
 
 # One dpkg-query for all (fast enough to run before every test run): a
 # package is present when its status reads "ii".
@@ -36,7 +65,10 @@ for p in "${packages[@]}"; do
     [ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
     missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    install_pip_packages
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages (${missing[*]}); run as root" >&2
@@ -87,4 +119,5 @@ fi
 if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
     /usr/sbin/dovecot stop >/dev/null 2>&1 || true
 fi
+install_pip_packages
 exit 0
