@@ -78,6 +78,9 @@ pub struct Config {
     /// The box's LED, button, display and watchdog (`docs/board.md`).
     #[serde(default)]
     pub board: BoardConfig,
+    /// System updates (`docs/updates.md`); absent: none (a PC).
+    #[serde(default)]
+    pub update: Option<crate::update::UpdateSettings>,
     /// The file this configuration was read from (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
@@ -714,6 +717,9 @@ impl Config {
         if let Some(n) = self.network.as_mut() {
             fix(&mut n.networkd_dir);
         }
+        if let Some(u) = self.update.as_mut() {
+            u.resolve_relative_paths(&base);
+        }
         fix(&mut self.upstream.trust_anchors);
         if let Some(p) = self.smtp.tls_certificate.as_mut() {
             fix(p);
@@ -774,6 +780,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(update) = &self.update {
+            update
+                .validate()
+                .map_err(|(key, message)| self.invalid(key, message))?;
+        }
         if self.smtp.listen.is_empty() {
             return Err(self.invalid("smtp.listen", "at least one address is needed"));
         }

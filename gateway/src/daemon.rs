@@ -460,6 +460,30 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             card: loaded.card.clone(),
         },
     ));
+    let updater = match &config.update {
+        Some(settings) => Some(
+            crate::update::Updater::new(
+                settings.clone(),
+                &config.data_dir,
+                Arc::new(crate::update_link::DaemonState {
+                    queue: queue.clone(),
+                    queue_dir: config.queue_dir(),
+                    delivery: delivery.clone(),
+                    card: loaded.card.clone(),
+                    board: face.link.as_ref().map(|l| l.name.clone()),
+                    control_socket: config.control_socket(),
+                    version: settings
+                        .running_version
+                        .clone()
+                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
+                }),
+                Some(audit.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("update: {e}"))?,
+        ),
+        None => None,
+    };
+    let settings = settings.merge(crate::control::update_router(updater.clone()));
     let control = crate::control::serve(
         &config.control_socket(),
         crate::control::router(
@@ -578,6 +602,9 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         shutdown.clone(),
     );
 
+    // After the control API listens: the post-update check asks it.
+    let update_task = updater.map(|u| tokio::spawn(u.run(shutdown.clone())));
+
     let outcome = wait_for_stop(&restart, &face.reset).await?;
     tracing::info!(outcome = ?outcome, "stopping");
     shutdown.cancel();
@@ -589,6 +616,9 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     }
     let _ = button_task.await;
     let _ = health_task.await;
+    if let Some(task) = update_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     for server in servers {
         let _ = server.await;
     }

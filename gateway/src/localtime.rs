@@ -114,6 +114,13 @@ pub fn parse_date(text: &str) -> Option<(i64, u32, u32)> {
     Some((y, m, d))
 }
 
+/// `2026-03-31`: the UTC date of a unix time (certificate expiry dates,
+/// as the fleet server shows them).
+pub fn iso_date(at: i64) -> String {
+    let (y, m, d) = civil_from_days(at.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Unix seconds of midnight, Paris time, starting that day.
 pub fn paris_midnight((y, m, d): (i64, u32, u32)) -> i64 {
     let utc_midnight = days_from_civil(y, m, d) * 86_400;
@@ -131,6 +138,13 @@ pub fn paris_end_of_day(date: (i64, u32, u32)) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn iso_dates_are_utc_days() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(1_768_440_600), "2026-01-15");
+    }
+
     use super::*;
 
     #[test]

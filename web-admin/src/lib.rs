@@ -12,7 +12,7 @@ pub mod daemon;
 pub mod daemon_setup;
 pub mod follow_daemon;
 pub mod headers;
-pub mod localtime;
+pub use facteur::localtime;
 pub mod mdns;
 pub mod pages;
 pub mod password;

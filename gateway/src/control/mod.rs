@@ -11,6 +11,7 @@ mod directory;
 mod network;
 mod server;
 mod settings;
+mod update;
 
 pub use board::{BoardApi, board_router, request_reset};
 pub use client::{ApiError, ControlClient, encode_component};
@@ -19,6 +20,7 @@ pub use directory::DirectoryApi;
 pub use network::network_router;
 pub use server::{ControlState, router, serve, setup_router};
 pub use settings::{SettingsState, settings_router};
+pub use update::update_router;
 
 /// Body of `POST /v1/card/unlock`.
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -246,6 +246,13 @@ impl Delivery {
         self.wake.notify_one();
     }
 
+    /// Messages being delivered right now (upstream sessions in use).
+    pub fn in_flight(&self) -> usize {
+        self.settings
+            .max_sessions
+            .saturating_sub(self.permits.available_permits())
+    }
+
     /// Since when the operator has refused every connection, if it has
     /// since the last success.
     pub fn operator_unreachable_since(&self) -> Option<Instant> {
