@@ -17,6 +17,8 @@
 #   cups-ipp-utils, dbus-daemon             a real IPP printer (ippeveprinter) for the paper tests,
 #                                             and the private D-Bus it needs to start
 #   poppler-utils, qpdf                     reading, rendering and encrypting PDFs in the paper tests
+#   rauc, rauc-service, squashfs-tools      the update tests: a real RAUC service on a private bus, and
+#                                             building signed test bundles (mksquashfs)
 #   libxml2-utils                           xmllint, validating XDM metadata against the ebRIM schemas
 #   chromium, nodejs, npm                   the web admin's browser tests (Playwright drives Debian's Chromium)
 #   python3-pip                             oelint-adv (below), for the Yocto layer's lint test
@@ -52,7 +54,7 @@ install_pip_packages() {
 
 packages=(postfix dovecot-imapd dovecot-lmtpd swaks libnet-ssleay-perl libio-socket-ssl-perl openssl python3 python3-pytest sqlite3 procps
     stunnel4 dnsmasq-base bc ca-certificates pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config netcat-openbsd
-    cups-ipp-utils dbus-daemon poppler-utils qpdf libxml2-utils chromium nodejs npm python3-pip)
+    cups-ipp-utils dbus-daemon poppler-utils qpdf libxml2-utils rauc rauc-service squashfs-tools chromium nodejs npm python3-pip)
 
 # One dpkg-query for all (fast enough to run before every test run): a
 # package is present when its status reads "ii".
