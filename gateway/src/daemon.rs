@@ -434,6 +434,29 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         SmtpContext::from_config(&config, whitelist.clone(), server_tls, queue.clone(), wake);
     context.directory = directory;
     let context = Arc::new(context);
+    let updater = match &config.update {
+        Some(settings) => Some(
+            crate::update::Updater::new(
+                settings.clone(),
+                &config.data_dir,
+                Arc::new(crate::update_link::DaemonState {
+                    queue: queue.clone(),
+                    queue_dir: config.queue_dir(),
+                    delivery: delivery.clone(),
+                    card: loaded.card.clone(),
+                    board: face.link.as_ref().map(|l| l.name.clone()),
+                    control_socket: config.control_socket(),
+                    version: settings
+                        .running_version
+                        .clone()
+                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
+                }),
+                Some(audit.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("update: {e}"))?,
+        ),
+        None => None,
+    };
     let restart = Arc::new(Notify::new());
     let settings = crate::control::settings_router(crate::control::SettingsState {
         store: Arc::new(crate::settings::SettingsStore::new(
@@ -460,29 +483,6 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             card: loaded.card.clone(),
         },
     ));
-    let updater = match &config.update {
-        Some(settings) => Some(
-            crate::update::Updater::new(
-                settings.clone(),
-                &config.data_dir,
-                Arc::new(crate::update_link::DaemonState {
-                    queue: queue.clone(),
-                    queue_dir: config.queue_dir(),
-                    delivery: delivery.clone(),
-                    card: loaded.card.clone(),
-                    board: face.link.as_ref().map(|l| l.name.clone()),
-                    control_socket: config.control_socket(),
-                    version: settings
-                        .running_version
-                        .clone()
-                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
-                }),
-                Some(audit.clone()),
-            )
-            .map_err(|e| anyhow::anyhow!("update: {e}"))?,
-        ),
-        None => None,
-    };
     let settings = settings.merge(crate::control::update_router(updater.clone()));
     let control = crate::control::serve(
         &config.control_socket(),
@@ -512,6 +512,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                     d.config_path = Some(config.path.clone());
                     Arc::new(d)
                 },
+                updater: updater.clone(),
             }),
             settings,
         ),

@@ -317,8 +317,8 @@ def test_hand_uploads_go_through_the_same_checks(facteur_factory, rauc, tmp_path
         (rauc.bundle("0.2.0", tamper=True), "signature"),
         (rauc.bundle("0.2.0", signer="other"), "signature"),
         (rauc.bundle("0.2.0", compatible="another-box"), "another-box"),
-        (rauc.bundle("0.0.9"), "older"),
-        (rauc.bundle("0.1.0"), "already running"),
+        (rauc.bundle("0.0.9"), "plus ancienne"),
+        (rauc.bundle("0.1.0"), "déjà en service"),
     ]
     for bundle, reason in cases:
         code, body = box.upload(bundle)
@@ -342,3 +342,24 @@ def test_hand_uploads_go_through_the_same_checks(facteur_factory, rauc, tmp_path
     # A second one while the first waits for its restart: refused.
     code, body = box.upload(rauc.bundle("0.2.1"))
     assert code == 422 and "attend le redémarrage" in body["message"], body
+
+
+def test_the_web_admin_uploads_a_bundle_in_a_browser(facteur_factory, rauc, tmp_path):
+    from test_web import Web, ensure_node_modules, run_spec
+
+    ensure_node_modules()
+    box = Box(facteur_factory, tmp_path / "box", rauc).start()
+    bad = rauc.bundle("0.2.0", signer="other")
+    good = rauc.bundle("0.2.0")
+    web = Web(tmp_path / "web", box.f.control_socket).start()
+    try:
+        result = run_spec("update.spec.mjs", web,
+                          env={"FACTEUR_BAD_BUNDLE": str(bad), "FACTEUR_GOOD_BUNDLE": str(good)})
+    finally:
+        web.stop()
+    assert all(v == [] for v in result["axe"].values()), result["axe"]
+    assert rauc.slot_holds("B", good)
+    assert box.status()["state"] in ("waiting_restart", "restarting")
+    listed = box.f.cli("audit", "list", "--json", "--limit", "1000")
+    actions = [json.loads(line)["action"] for line in listed.stdout.splitlines() if line.strip()]
+    assert "update_installed" in actions and "update_uploaded" in actions, actions

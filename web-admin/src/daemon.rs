@@ -11,11 +11,13 @@ use crate::texts;
 mod board;
 mod diagnostics;
 mod directory;
+mod update;
 pub use board::BoardView;
 pub use diagnostics::{DiagnosticCheck, DiagnosticLevel, LogEvent, LogFilter, Report};
 pub use directory::{
     ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,
 };
+pub use update::{UpdateResultView, UpdateView, UploadChunk};
 
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue action waits for the queue's commit (one group fsync).
@@ -71,6 +73,9 @@ impl DaemonError {
                 "audit_unreadable" | "audit_unavailable" => texts::AUDIT_UNAVAILABLE.into(),
                 // Said by the daemon in French, for the person typing.
                 "contact_refused" => message.clone(),
+                // The updater's reasons are written for the practice.
+                "refused" | "bad_upload" | "busy" => message.clone(),
+                "no_updates" => texts::UPDATES_DISABLED.into(),
                 other => texts::settings_refusal(other)
                     .or_else(|| directory::french(other))
                     .unwrap_or(texts::DAEMON_PROTOCOL)
@@ -186,16 +191,6 @@ pub struct StatusView {
     /// Remote updates, when the daemon has an update client.
     #[serde(default)]
     pub update: Option<UpdateView>,
-}
-
-/// `update` in `GET /v1/status`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct UpdateView {
-    /// `idle`, `up_to_date`, `downloading`, `installing`, `waiting_reboot`, `failed`.
-    #[serde(default)]
-    pub state: String,
-    #[serde(default)]
-    pub detail: Option<String>,
 }
 
 /// Daemons from before the set-up wizard were always set up.

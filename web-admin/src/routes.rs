@@ -23,6 +23,7 @@ use crate::{localtime, pages, password, texts};
 /// Diagnostics, technical logs and the support bundle.
 mod diagnostics;
 mod directory;
+mod update;
 
 /// Largest form accepted (the forms are a few hundred bytes).
 pub const MAX_BODY: usize = 4096;
@@ -58,6 +59,7 @@ pub fn router(app: Shared) -> Router {
         .route("/support-bundle", get(diagnostics::support_bundle))
         .route("/static/facteur.css", get(stylesheet))
         .merge(wizard::router())
+        .merge(update::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(security_headers))

@@ -552,21 +552,19 @@ pub fn update_not_managed(version: &str) -> String {
     format!("Version {version}. Mises à jour à distance non configurées sur ce boîtier.")
 }
 
-pub fn update_state(version: &str, state: &str, detail: Option<&str>) -> String {
-    let what = match state {
-        "idle" | "up_to_date" => "à jour",
-        "downloading" => "téléchargement d’une mise à jour en cours",
-        "installing" => "installation d’une mise à jour en cours",
-        "waiting_reboot" => "mise à jour installée, redémarrage au prochain moment calme",
-        "failed" => {
-            "la dernière mise à jour a échoué (le boîtier fonctionne sur sa version actuelle)"
-        }
-        _ => "état inconnu",
-    };
-    match detail {
-        Some(d) => format!("Version {version} : {what} ({d})."),
-        None => format!("Version {version} : {what}."),
-    }
+/// The dashboard's update line: the version and what the updater does.
+pub fn update_line(version: &str, state: &str) -> String {
+    format!(
+        "Version {version} : {}.",
+        update_state(state).to_lowercase()
+    )
+}
+
+/// The last update failed; the box runs its current version.
+pub fn update_failed_line(version: &str, reason: &str) -> String {
+    format!(
+        "Version {version}. La dernière mise à jour a échoué ({reason}) ; le boîtier fonctionne sur sa version actuelle."
+    )
 }
 
 pub const RECEIVED_TITLE: &str = "Derniers messages reçus";
@@ -921,4 +919,48 @@ pub fn patient_with_ins(label: &str, ins: Option<&str>) -> String {
         Some(ins) => format!("{label} (INS {ins})"),
         None => label.to_string(),
     }
+}
+
+// -- system updates -------------------------------------------------------------
+
+pub const NAV_UPDATE: &str = "Mise à jour";
+pub const UPDATE_TITLE: &str = "Mise à jour du boîtier";
+pub const UPDATES_DISABLED: &str = "Les mises à jour ne sont pas activées sur ce boîtier.";
+pub const UPDATE_RUNNING_VERSION: &str = "Version en service";
+pub const UPDATE_STATE: &str = "État";
+pub const UPDATE_FLEET: &str = "Mises à jour automatiques";
+pub const UPDATE_FLEET_ON: &str = "Oui, par le groupement régional";
+pub const UPDATE_FLEET_OFF: &str = "Non (mise à jour manuelle seulement)";
+pub const UPDATE_FLEET_ERROR: &str = "Dernier problème avec le serveur de mises à jour";
+pub const UPDATE_LAST: &str = "Dernière mise à jour";
+pub const UPDATE_CHECK: &str = "Rechercher une mise à jour maintenant";
+pub const UPDATE_CHECK_ASKED: &str =
+    "Recherche demandée : le résultat s’affiche ici dans quelques instants.";
+pub const UPDATE_MANUAL_LEGEND: &str = "Mise à jour manuelle";
+pub const UPDATE_MANUAL_INTRO: &str = "Si votre installateur vous a remis un fichier de mise à jour (.raucb), choisissez-le ici. Le boîtier vérifie sa signature avant de l’installer ; la version en service reste intacte si le fichier est refusé. Le boîtier redémarre ensuite de lui-même quand aucun message n’est en cours d’envoi.";
+pub const UPDATE_FILE_LABEL: &str = "Fichier de mise à jour";
+pub const UPDATE_SUBMIT: &str = "Installer ce fichier";
+pub const UPDATE_NO_FILE: &str = "Choisissez un fichier de mise à jour.";
+pub const UPDATE_FILE_FIRST: &str = "Formulaire incomplet : rechargez la page et recommencez.";
+
+/// The updater's state in words.
+pub fn update_state(state: &str) -> &'static str {
+    match state {
+        "idle" => "À jour, rien en cours",
+        "downloading" => "Téléchargement d’une mise à jour",
+        "waiting_window" => "Mise à jour téléchargée, en attente de la plage de maintenance",
+        "installing" => "Installation en cours",
+        "waiting_restart" => {
+            "Installée : le boîtier redémarrera dès qu’aucun message n’est en cours"
+        }
+        "restarting" => "Redémarrage en cours",
+        "checking" => "Vérification de la nouvelle version",
+        _ => "Inconnu",
+    }
+}
+
+pub fn update_installed(version: &str) -> String {
+    format!(
+        "Version {version} installée. Le boîtier redémarrera de lui-même dès qu’aucun message n’est en cours d’envoi."
+    )
 }

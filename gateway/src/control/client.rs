@@ -82,6 +82,19 @@ impl ControlClient {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
     }
 
+    /// POSTs a body streamed as it comes (a system update bundle, which
+    /// is never held in memory whole); the answer is JSON.
+    pub async fn post_stream<B>(&self, path: &str, body: B) -> Result<serde_json::Value, ApiError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (_, bytes) = self
+            .send("POST", path, "application/octet-stream", body)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("bad JSON: {e}")))
+    }
+
     /// One request; the content type and body of a 2xx answer, the API's
     /// error otherwise.
     async fn exchange(
@@ -90,6 +103,21 @@ impl ControlClient {
         path: &str,
         body: Bytes,
     ) -> Result<(String, Bytes), ApiError> {
+        self.send(method, path, "application/json", Full::new(body))
+            .await
+    }
+
+    async fn send<B>(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: B,
+    ) -> Result<(String, Bytes), ApiError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ApiError::Unreachable {
@@ -104,8 +132,8 @@ impl ControlClient {
             .method(method)
             .uri(path)
             .header("host", "facteur")
-            .header("content-type", "application/json")
-            .body(Full::new(body))
+            .header("content-type", content_type)
+            .body(body)
             .map_err(|e| ApiError::Protocol(e.to_string()))?;
         let response = sender
             .send_request(request)

@@ -40,6 +40,8 @@ pub struct ControlState {
     pub directory: Arc<super::directory::DirectoryApi>,
     /// Diagnostics, logs and support bundle (`control/diagnostics.rs`).
     pub diagnostics: Arc<crate::diagnostics::Diagnostics>,
+    /// System updates, when `[update]` is set.
+    pub updater: Option<Arc<crate::update::Updater>>,
 }
 
 type Shared = Arc<ControlState>;
@@ -197,6 +199,7 @@ pub(super) async fn status(State(s): State<Shared>) -> Response {
             "deleted": count("deleted"),
         },
         "card": s.card.as_ref().map(CardService::status),
+        "update": s.updater.as_ref().map(|u| u.status()),
     }))
     .into_response()
 }

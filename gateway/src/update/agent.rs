@@ -774,9 +774,9 @@ impl Updater {
             .await
             .map_err(refused)?;
         let info = rauc.info(bundle).await.map_err(|e| match e {
-            RaucError::Refused(detail) => {
-                UpdateError::Refused(format!("bundle refusé (signature ou format) : {detail}"))
-            }
+            RaucError::Refused(detail) => UpdateError::Refused(format!(
+                "fichier de mise à jour refusé (signature ou format) : {detail}"
+            )),
             e => refused(e),
         })?;
         let system = rauc.compatible().await.map_err(refused)?;
@@ -787,7 +787,7 @@ impl Updater {
             &self.running_version,
             self.settings.allow_downgrade,
         )
-        .map_err(|r| UpdateError::Refused(format!("bundle refusé : {r}")))?;
+        .map_err(|r| UpdateError::Refused(format!("fichier de mise à jour refusé : {r}")))?;
         let from_slot = rauc.boot_slot().await.map_err(refused)?;
         tracing::info!(version = %info.version, from_slot = %from_slot, "installing");
         self.set_status(|s| {

@@ -6,13 +6,17 @@ use std::cmp::Ordering;
 /// Why a bundle is refused before installation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the bundle is for `{bundle}`, this box is `{system}`")]
+    #[error(
+        "ce fichier est destiné à un autre appareil (« {bundle} » ; ce boîtier : « {system} »)"
+    )]
     Incompatible { bundle: String, system: String },
-    #[error("version {bundle} is older than the running {running} (downgrades are not allowed)")]
+    #[error(
+        "la version {bundle} est plus ancienne que la version en service {running} : retour en arrière non autorisé"
+    )]
     Downgrade { bundle: String, running: String },
-    #[error("version {0} is already running")]
+    #[error("la version {0} est déjà en service")]
     SameVersion(String),
-    #[error("bundle version `{0}` is not a version number")]
+    #[error("numéro de version « {0} » illisible")]
     BadVersion(String),
 }
 

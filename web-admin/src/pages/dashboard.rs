@@ -234,17 +234,17 @@ fn update_check(status: &StatusView) -> Check {
             texts::update_not_managed(version),
         ),
         Some(u) => {
-            let level = match u.state.as_str() {
-                "failed" => Level::Bad,
-                "idle" | "up_to_date" => Level::Ok,
-                _ => Level::Warn,
+            let failed = u.state == "idle" && u.last_result.as_ref().is_some_and(|r| !r.ok);
+            let (level, detail) = match (u.state.as_str(), &u.last_result) {
+                ("idle", Some(r)) if failed => {
+                    (Level::Bad, texts::update_failed_line(version, &r.message))
+                }
+                ("idle", _) => (Level::Ok, texts::update_line(version, &u.state)),
+                (state, _) => (Level::Warn, texts::update_line(version, state)),
             };
-            check(
-                "update",
-                texts::CHECK_UPDATE,
-                level,
-                texts::update_state(version, &u.state, u.detail.as_deref()),
-            )
+            let mut c = check("update", texts::CHECK_UPDATE, level, detail);
+            c.action = Some(("/update", texts::NAV_UPDATE));
+            c
         }
     }
 }
@@ -406,7 +406,7 @@ pub fn dashboard(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::UpdateView;
+    use crate::daemon::{UpdateResultView, UpdateView};
 
     #[test]
     fn the_board_panel_mirrors_the_led_and_offers_identify() {
@@ -443,15 +443,21 @@ mod tests {
         assert_eq!(c.level, Level::Ok);
         assert!(c.detail.contains("1.2.0"));
         status.update = Some(UpdateView {
-            state: "failed".into(),
-            detail: Some("signature refusée".into()),
+            state: "idle".into(),
+            last_result: Some(UpdateResultView {
+                ok: false,
+                message: "signature refusée".into(),
+                at: 1,
+            }),
+            ..UpdateView::default()
         });
         let c = update_check(&status);
         assert_eq!(c.level, Level::Bad);
         assert!(c.detail.contains("signature refusée"));
+        assert_eq!(c.action.map(|a| a.0), Some("/update"));
         status.update = Some(UpdateView {
             state: "downloading".into(),
-            detail: None,
+            ..UpdateView::default()
         });
         assert_eq!(update_check(&status).level, Level::Warn);
     }

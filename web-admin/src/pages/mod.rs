@@ -12,6 +12,7 @@ mod paper;
 mod queue;
 mod setup;
 mod tracking;
+mod update;
 mod wizard;
 
 pub use audit::{AuditPage, audit};
@@ -25,6 +26,7 @@ pub use paper::paper;
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
+pub use update::update;
 pub use wizard::{
     MailboxForm, account_removal, accounts, backup, card_step, certificate, field_name,
     mailbox_step, network, network_applied, network_confirm, restart, restarting, settings,
@@ -93,6 +95,7 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                     link("/audit", texts::NAV_AUDIT),
                     link("/accounts", texts::NAV_ACCOUNTS),
                     link("/settings", texts::NAV_SETTINGS),
+                    link("/update", texts::NAV_UPDATE),
                     link("/diagnostics", texts::NAV_DIAGNOSTICS),
                     link("/logs", texts::NAV_LOGS),
                 ]
