@@ -214,6 +214,7 @@ pub struct Sources {
     pub credential: Arc<dyn Credential>,
     pub delivery: Arc<Delivery>,
     pub fetcher: Option<Arc<Fetcher>>,
+    pub updater: Option<Arc<crate::update::Updater>>,
 }
 
 impl Sources {
@@ -226,7 +227,11 @@ impl Sources {
                 .and_then(|f| f.operator_unreachable_since()),
         );
         Facts {
-            phase: Phase::Running,
+            phase: if self.updater.as_ref().is_some_and(|u| u.in_progress()) {
+                Phase::Updating
+            } else {
+                Phase::Running
+            },
             credential: credential_fact(card.as_ref(), self.credential.as_ref()),
             operator_unreachable_since_ms: since.map(|at| link.millis(at)),
         }

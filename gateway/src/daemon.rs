@@ -375,6 +375,29 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     let fetcher_task = fetcher
         .clone()
         .map(|f| tokio::spawn(f.run(shutdown.clone())));
+    let updater = match &config.update {
+        Some(settings) => Some(
+            crate::update::Updater::new(
+                settings.clone(),
+                &config.data_dir,
+                Arc::new(crate::update_link::DaemonState {
+                    queue: queue.clone(),
+                    queue_dir: config.queue_dir(),
+                    delivery: delivery.clone(),
+                    card: loaded.card.clone(),
+                    board: face.link.as_ref().map(|l| l.name.clone()),
+                    control_socket: config.control_socket(),
+                    version: settings
+                        .running_version
+                        .clone()
+                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
+                }),
+                Some(audit.clone()),
+            )
+            .map_err(|e| anyhow::anyhow!("update: {e}"))?,
+        ),
+        None => None,
+    };
     let board_task = face.link.clone().map(|link| {
         tokio::spawn(crate::board_link::follow(
             link,
@@ -383,6 +406,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                 credential: loaded.credential.clone(),
                 delivery: delivery.clone(),
                 fetcher: fetcher.clone(),
+                updater: updater.clone(),
             },
             shutdown.clone(),
         ))
@@ -434,29 +458,6 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         SmtpContext::from_config(&config, whitelist.clone(), server_tls, queue.clone(), wake);
     context.directory = directory;
     let context = Arc::new(context);
-    let updater = match &config.update {
-        Some(settings) => Some(
-            crate::update::Updater::new(
-                settings.clone(),
-                &config.data_dir,
-                Arc::new(crate::update_link::DaemonState {
-                    queue: queue.clone(),
-                    queue_dir: config.queue_dir(),
-                    delivery: delivery.clone(),
-                    card: loaded.card.clone(),
-                    board: face.link.as_ref().map(|l| l.name.clone()),
-                    control_socket: config.control_socket(),
-                    version: settings
-                        .running_version
-                        .clone()
-                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
-                }),
-                Some(audit.clone()),
-            )
-            .map_err(|e| anyhow::anyhow!("update: {e}"))?,
-        ),
-        None => None,
-    };
     let restart = Arc::new(Notify::new());
     let settings = crate::control::settings_router(crate::control::SettingsState {
         store: Arc::new(crate::settings::SettingsStore::new(

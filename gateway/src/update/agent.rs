@@ -176,6 +176,15 @@ impl Updater {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
+    /// Downloading, installing, restarting into or checking a new
+    /// version: the board shows it (blue, breathing).
+    pub fn in_progress(&self) -> bool {
+        matches!(
+            self.status().state,
+            "downloading" | "installing" | "restarting" | "checking"
+        )
+    }
+
     fn set_status(&self, change: impl FnOnce(&mut UpdateStatus)) {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut status);
@@ -977,6 +986,112 @@ mod tests {
         assert_eq!(action_of("https://h/x/deploymentBase/").as_deref(), None);
         assert_eq!(action_of("https://h/x/other/42").as_deref(), None);
         assert_eq!(safe_id("../42"), "___42");
+    }
+
+    struct FakeBox {
+        activity: Mutex<Activity>,
+    }
+
+    impl BoxState for FakeBox {
+        fn attributes(&self) -> BoxFuture<'_, BTreeMap<String, String>> {
+            Box::pin(async { BTreeMap::new() })
+        }
+        fn activity(&self) -> BoxFuture<'_, Activity> {
+            let a = *self.activity.lock().unwrap();
+            Box::pin(async move { a })
+        }
+        fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn updater(dir: &Path, fake: Arc<FakeBox>) -> Arc<Updater> {
+        std::fs::write(dir.join("boot_id"), "boot-1\n").unwrap();
+        let settings: UpdateSettings = toml::from_str(&format!(
+            "boot_id_file = \"{}\"\nreboot_command = [\"sh\", \"-c\", \"echo x >> {}\"]\n",
+            dir.join("boot_id").display(),
+            dir.join("reboots").display()
+        ))
+        .unwrap();
+        Updater::new(settings, dir, fake, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_installed_update_restarts_only_at_a_quiet_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(FakeBox {
+            activity: Mutex::new(Activity {
+                queued: 2,
+                delivering: 0,
+                in_window: false,
+            }),
+        });
+        let u = updater(dir.path(), fake.clone());
+        let reboots = || std::fs::read_to_string(dir.path().join("reboots")).unwrap_or_default();
+        // Nothing installed: nothing to restart for.
+        u.restart_if_quiet().await;
+        assert_eq!(reboots(), "");
+        pending::write(
+            &dir.path().join("update"),
+            &Pending {
+                action: None,
+                version: "0.2.0".into(),
+                from_slot: "A".into(),
+                boot_id: "boot-1".into(),
+                installed_at: 0,
+                check_failure: None,
+            },
+        )
+        .unwrap();
+        // Messages waiting, no window configured: wait.
+        u.restart_if_quiet().await;
+        assert_eq!(reboots(), "");
+        assert_eq!(u.status().state, "waiting_restart");
+        // Queue empty but a delivery in flight: wait.
+        *fake.activity.lock().unwrap() = Activity {
+            queued: 0,
+            delivering: 1,
+            in_window: false,
+        };
+        u.restart_if_quiet().await;
+        assert_eq!(reboots(), "");
+        // Quiet: restart, once.
+        fake.activity.lock().unwrap().delivering = 0;
+        u.restart_if_quiet().await;
+        assert_eq!(reboots(), "x\n");
+        assert!(u.in_progress());
+        u.restart_if_quiet().await;
+        assert_eq!(reboots(), "x\n");
+    }
+
+    #[tokio::test]
+    async fn a_restart_already_done_is_not_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(FakeBox {
+            activity: Mutex::new(Activity {
+                queued: 0,
+                delivering: 0,
+                in_window: false,
+            }),
+        });
+        let u = updater(dir.path(), fake);
+        pending::write(
+            &dir.path().join("update"),
+            &Pending {
+                action: None,
+                version: "0.2.0".into(),
+                from_slot: "A".into(),
+                boot_id: "an-earlier-boot".into(),
+                installed_at: 0,
+                check_failure: None,
+            },
+        )
+        .unwrap();
+        // The box has restarted since the installation: the after-restart
+        // check deals with it, the quiet-moment loop does not.
+        u.restart_if_quiet().await;
+        assert!(!dir.path().join("reboots").exists());
+        assert!(!u.in_progress());
     }
 
     #[tokio::test]
