@@ -324,7 +324,19 @@ def config(name, **subst):
 
 def test_daemon_and_web_admin_configuration_fit_the_units():
     daemon = config("facteur/files/facteur.toml", FACTEUR_NIL="X", FACTEUR_LAN_INTERFACE="end0",
-                    FACTEUR_BOARD="rpi4-cm4")
+                    FACTEUR_BOARD="rpi4-cm4", FACTEUR_IMAGE_VERSION="0.1.0", FACTEUR_UPDATE_WINDOW="02:00-05:00",
+                    FACTEUR_FLEET_SERVER="https://fleet.example/DEFAULT")
+    update = daemon["update"]
+    assert update["server"] == "https://fleet.example/DEFAULT" and update["running_version"] == "0.1.0"
+    assert update["controller_id_file"].startswith(daemon["data_dir"] + "/factory/")
+    assert update["target_token_file"].startswith(daemon["data_dir"] + "/factory/")
+    # Without a fleet server the recipe deletes the lines marked "fleet".
+    text = (LAYER / "recipes-facteur/facteur/files/facteur.toml").read_text()
+    manual = tomllib.loads("\n".join(line for line in text.splitlines() if not line.endswith("# fleet")))
+    assert set(manual["update"]) == {"running_version", "window"}
+    bb = (LAYER / "recipes-facteur/facteur/facteur_git.bb").read_text()
+    for placeholder in re.findall(r"@(FACTEUR_[A-Z_]+)@", text):
+        assert f"@{placeholder}@" in bb, f"the recipe never replaces @{placeholder}@"
     web = config("facteur-web/files/web.toml")
     d_unit = unit(LAYER / "recipes-facteur/facteur/files/facteur.service")
     w_unit = unit(LAYER / "recipes-facteur/facteur-web/files/facteur-web.service")

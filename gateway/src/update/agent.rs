@@ -125,7 +125,7 @@ impl Updater {
                 let controller = format!(
                     "{}/controller/v1/{}",
                     server.trim_end_matches('/'),
-                    settings.controller_id
+                    settings.controller_id()?
                 );
                 (Some(http), Some(controller))
             }

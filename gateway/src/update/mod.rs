@@ -35,6 +35,10 @@ pub struct UpdateSettings {
     /// The box's controller id on the fleet server.
     #[serde(default)]
     pub controller_id: String,
+    /// A file holding the controller id instead (on the appliance, the
+    /// factory serial: one image, many boxes).
+    #[serde(default)]
+    pub controller_id_file: Option<PathBuf>,
     /// A file holding the target token (`Authorization: TargetToken`).
     #[serde(default)]
     pub target_token_file: Option<PathBuf>,
@@ -117,6 +121,31 @@ fn default_health_interval() -> u64 {
 }
 
 impl UpdateSettings {
+    /// The controller id, read from `controller_id_file` when given that way.
+    pub fn controller_id(&self) -> Result<String, String> {
+        if !self.controller_id.is_empty() {
+            return Ok(self.controller_id.clone());
+        }
+        let Some(path) = &self.controller_id_file else {
+            return Err("update.controller_id is not set".into());
+        };
+        let id = std::fs::read_to_string(path)
+            .map_err(|e| format!("{} (update.controller_id_file): {e}", path.display()))?
+            .trim()
+            .to_string();
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(format!(
+                "{} (update.controller_id_file): not a usable controller id",
+                path.display()
+            ));
+        }
+        Ok(id)
+    }
+
     pub fn rauc_bus(&self) -> rauc::Bus {
         rauc::Bus::parse(&self.rauc_bus)
     }
@@ -141,15 +170,18 @@ impl UpdateSettings {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if let Some(server) = &self.server {
             http::Target::parse(server).map_err(|e| ("update.server", e.to_string()))?;
-            if self.controller_id.is_empty()
-                || !self
-                    .controller_id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
+            let id_ok = |id: &str| {
+                !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            };
+            let from_file = self.controller_id.is_empty() && self.controller_id_file.is_some();
+            if !from_file && !id_ok(&self.controller_id) {
                 return Err((
                     "update.controller_id",
-                    "required with update.server: letters, digits, - _ .".into(),
+                    "required with update.server (or controller_id_file): letters, digits, - _ ."
+                        .into(),
                 ));
             }
             let has_certificate = self.client_certificate.is_some() && self.client_key.is_some();
@@ -182,6 +214,7 @@ impl UpdateSettings {
 
     pub fn resolve_relative_paths(&mut self, base: &std::path::Path) {
         for p in [
+            &mut self.controller_id_file,
             &mut self.target_token_file,
             &mut self.gateway_token_file,
             &mut self.client_certificate,
@@ -228,6 +261,20 @@ mod tests {
         let window = settings("window = \"2h-5h\"");
         assert_eq!(window.validate().unwrap_err().0, "update.window");
         assert_eq!(settings("").validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_controller_id_may_come_from_the_factory_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("serial"), "FX-0001\n").unwrap();
+        let mut s = settings(
+            "server = \"https://f/DEFAULT\"\ncontroller_id_file = \"serial\"\ntarget_token_file = \"t\"",
+        );
+        assert_eq!(s.validate(), Ok(()));
+        s.resolve_relative_paths(dir.path());
+        assert_eq!(s.controller_id().unwrap(), "FX-0001");
+        std::fs::write(dir.path().join("serial"), "../../etc\n").unwrap();
+        assert!(s.controller_id().is_err());
     }
 
     #[test]

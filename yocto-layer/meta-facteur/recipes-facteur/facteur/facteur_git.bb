@@ -35,10 +35,12 @@ FACTEUR_TRUST_ANCHORS_FILE ??= ""
 FACTEUR_LAN_INTERFACE ??= "end0"
 FACTEUR_LAN_INTERFACE:qemux86-64 ??= "enp0s3"
 FACTEUR_BOARD ??= "generic"
+FACTEUR_FLEET_SERVER ??= ""
+FACTEUR_UPDATE_WINDOW ??= "02:00-05:00"
 FACTEUR_BOARD:raspberrypi4-64 ??= "rpi4-cm4"
 
 do_install[file-checksums] += "${@' '.join('%s:True' % f for f in (d.getVar('FACTEUR_WHITELIST_FILE'), d.getVar('FACTEUR_TRUST_ANCHORS_FILE')) if f)}"
-do_install[vardeps] += "FACTEUR_NIL FACTEUR_LAN_INTERFACE FACTEUR_BOARD"
+do_install[vardeps] += "FACTEUR_NIL FACTEUR_LAN_INTERFACE FACTEUR_BOARD FACTEUR_FLEET_SERVER FACTEUR_UPDATE_WINDOW DISTRO_VERSION"
 
 do_install:append() {
     if [ -z "${FACTEUR_NIL}" ] || [ ! -f "${FACTEUR_WHITELIST_FILE}" ] || [ ! -f "${FACTEUR_TRUST_ANCHORS_FILE}" ]; then
@@ -49,6 +51,9 @@ do_install:append() {
     sed -e 's|@FACTEUR_NIL@|${FACTEUR_NIL}|' \
         -e 's|@FACTEUR_LAN_INTERFACE@|${FACTEUR_LAN_INTERFACE}|' \
         -e 's|@FACTEUR_BOARD@|${FACTEUR_BOARD}|' \
+        -e 's|@FACTEUR_IMAGE_VERSION@|${DISTRO_VERSION}|' \
+        -e 's|@FACTEUR_UPDATE_WINDOW@|${FACTEUR_UPDATE_WINDOW}|' \
+        -e '${@'/# fleet$/d' if not d.getVar('FACTEUR_FLEET_SERVER') else 's|@FACTEUR_FLEET_SERVER@|%s|' % d.getVar('FACTEUR_FLEET_SERVER')}' \
         ${UNPACKDIR}/facteur.toml > ${D}${sysconfdir}/facteur/facteur.toml
     chmod 0644 ${D}${sysconfdir}/facteur/facteur.toml
 
