@@ -1,7 +1,7 @@
 //! « Mise à jour »: the running version, what the updater is doing, the
 //! last result, and the manual upload.
 
-use super::{Nav, esc, layout, notice, time};
+use super::{Nav, csrf_field, esc, layout, notice, time};
 use crate::daemon::UpdateView;
 use crate::texts;
 
@@ -52,7 +52,7 @@ pub fn update(
                     "<form method=\"post\" action=\"/update/check\" class=\"inline\">{csrf}\
                      <button type=\"submit\">{}</button></form>",
                     esc(texts::UPDATE_CHECK),
-                    csrf = csrf_input(csrf),
+                    csrf = csrf_field(csrf),
                 )
             } else {
                 String::new()
@@ -64,7 +64,7 @@ pub fn update(
                  <label for=\"bundle\">{label}</label>\
                  <input id=\"bundle\" name=\"bundle\" type=\"file\" accept=\".raucb\" required>\
                  </fieldset><button type=\"submit\">{submit}</button></form>",
-                csrf = csrf_input(csrf),
+                csrf = csrf_field(csrf),
                 legend = esc(texts::UPDATE_MANUAL_LEGEND),
                 intro = esc(texts::UPDATE_MANUAL_INTRO),
                 label = esc(texts::UPDATE_FILE_LABEL),
@@ -79,13 +79,6 @@ pub fn update(
             current: "/update",
         }),
         &format!("{flash}{body}"),
-    )
-}
-
-fn csrf_input(csrf: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(csrf)
     )
 }
 
