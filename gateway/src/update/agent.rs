@@ -1016,33 +1016,40 @@ mod tests {
         Updater::new(settings, dir, fake, None).unwrap()
     }
 
-    #[tokio::test]
-    async fn an_installed_update_restarts_only_at_a_quiet_moment() {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = Arc::new(FakeBox {
+    /// Records version 0.2.0 as installed from slot A during `boot_id`.
+    fn installed(dir: &Path, boot_id: &str) {
+        let record = Pending {
+            action: None,
+            version: "0.2.0".into(),
+            from_slot: "A".into(),
+            boot_id: boot_id.into(),
+            installed_at: 0,
+            check_failure: None,
+        };
+        pending::write(&dir.join("update"), &record).unwrap();
+    }
+
+    fn quiet() -> Arc<FakeBox> {
+        Arc::new(FakeBox {
             activity: Mutex::new(Activity {
-                queued: 2,
+                queued: 0,
                 delivering: 0,
                 in_window: false,
             }),
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn an_installed_update_restarts_only_at_a_quiet_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = quiet();
+        fake.activity.lock().unwrap().queued = 2;
         let u = updater(dir.path(), fake.clone());
         let reboots = || std::fs::read_to_string(dir.path().join("reboots")).unwrap_or_default();
         // Nothing installed: nothing to restart for.
         u.restart_if_quiet().await;
         assert_eq!(reboots(), "");
-        pending::write(
-            &dir.path().join("update"),
-            &Pending {
-                action: None,
-                version: "0.2.0".into(),
-                from_slot: "A".into(),
-                boot_id: "boot-1".into(),
-                installed_at: 0,
-                check_failure: None,
-            },
-        )
-        .unwrap();
+        installed(dir.path(), "boot-1");
         // Messages waiting, no window configured: wait.
         u.restart_if_quiet().await;
         assert_eq!(reboots(), "");
@@ -1067,26 +1074,8 @@ mod tests {
     #[tokio::test]
     async fn a_restart_already_done_is_not_asked_again() {
         let dir = tempfile::tempdir().unwrap();
-        let fake = Arc::new(FakeBox {
-            activity: Mutex::new(Activity {
-                queued: 0,
-                delivering: 0,
-                in_window: false,
-            }),
-        });
-        let u = updater(dir.path(), fake);
-        pending::write(
-            &dir.path().join("update"),
-            &Pending {
-                action: None,
-                version: "0.2.0".into(),
-                from_slot: "A".into(),
-                boot_id: "an-earlier-boot".into(),
-                installed_at: 0,
-                check_failure: None,
-            },
-        )
-        .unwrap();
+        let u = updater(dir.path(), quiet());
+        installed(dir.path(), "an-earlier-boot");
         // The box has restarted since the installation: the after-restart
         // check deals with it, the quiet-moment loop does not.
         u.restart_if_quiet().await;
