@@ -387,10 +387,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                     card: loaded.card.clone(),
                     board: face.link.as_ref().map(|l| l.name.clone()),
                     control_socket: config.control_socket(),
-                    version: settings
-                        .running_version
-                        .clone()
-                        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
+                    version: settings.running_version(),
                 }),
                 Some(audit.clone()),
             )

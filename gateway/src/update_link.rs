@@ -30,10 +30,9 @@ impl DaemonState {
     /// Recipients still to deliver.
     async fn queued(&self) -> Result<usize, String> {
         let dir = self.queue_dir.clone();
-        tokio::task::spawn_blocking(move || crate::queue::list(&dir))
+        tokio::task::spawn_blocking(move || crate::queue::pending_count(&dir))
             .await
             .map_err(|e| e.to_string())?
-            .map(|entries| entries.iter().filter(|e| e.status == "pending").count())
             .map_err(|e| e.to_string())
     }
 

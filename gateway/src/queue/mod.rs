@@ -13,7 +13,7 @@ pub mod tracking;
 
 pub use store::{
     ActOutcome, FinalFailure, Job, Queue, QueueAction, QueueEntry, QueueError, QueueId,
-    RecipientStatus, RetryPolicy, list, now_unix, recipient_status,
+    RecipientStatus, RetryPolicy, list, now_unix, pending_count, recipient_status,
 };
 
 /// The envelope of a submitted message.

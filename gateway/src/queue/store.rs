@@ -545,6 +545,22 @@ impl Queue {
     }
 }
 
+/// Recipients still to deliver, counted without the daemon's writer
+/// (the updater asks it every few seconds while a restart waits).
+pub fn pending_count(dir: &Path) -> Result<usize, QueueError> {
+    let conn = Connection::open_with_flags(
+        dir.join("queue.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM recipients WHERE status = 'pending'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 /// Reads the queue database without the daemon (for `facteur queue list`);
 /// safe while the daemon runs, thanks to WAL.
 pub fn list(dir: &Path) -> Result<Vec<QueueEntry>, QueueError> {
@@ -1271,6 +1287,7 @@ mod tests {
         let busy: HashSet<QueueId> = [id.clone()].into();
         assert!(queue.due(now_unix(), 10, busy).await.unwrap().is_empty());
         assert_eq!(queue.list().unwrap().len(), 2);
+        assert_eq!(pending_count(&queue.dir).unwrap(), 2);
     }
 
     #[tokio::test]
@@ -1596,6 +1613,7 @@ mod tests {
         let list = queue.list().unwrap();
         assert_eq!(list.len(), 2);
         assert!(list.iter().all(|e| e.status == "deleted"));
+        assert_eq!(pending_count(&queue.dir).unwrap(), 0);
         assert!(queue.unreported().await.unwrap().is_empty());
         assert!(matches!(
             queue.act(&id, QueueAction::Release, None, "cli").await,

@@ -138,10 +138,7 @@ impl Updater {
             ),
             None => None,
         };
-        let running_version = settings
-            .running_version
-            .clone()
-            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
+        let running_version = settings.running_version();
         Ok(Arc::new(Updater {
             status: Mutex::new(UpdateStatus {
                 state: "idle",
@@ -428,7 +425,7 @@ impl Updater {
         let before = reports.len();
         let mut kept = BTreeMap::new();
         for (action, feedback) in std::mem::take(&mut reports) {
-            let url = format!("{controller}/deploymentBase/{action}/feedback");
+            let url = feedback_url(controller, &action);
             match http.send_json(Method::POST, &url, &feedback).await {
                 // A 4xx will not get better: the server forgot the action.
                 Ok(()) | Err(HttpError::Refused(_)) => {
@@ -492,7 +489,7 @@ impl Updater {
         let (Some(http), Some(controller)) = (&self.http, &self.controller) else {
             return;
         };
-        let url = format!("{controller}/deploymentBase/{action}/feedback");
+        let url = feedback_url(controller, action);
         if let Err(e) = http.send_json(Method::POST, &url, &feedback).await {
             tracing::warn!(error = %e, action, "feedback not sent");
         }
@@ -614,7 +611,11 @@ impl Updater {
             s.target_version = Some(deployment.version.clone());
         });
         let bundle = self.bundle_path(&action);
-        if !self.is_verified(&bundle, &deployment.bundle.sha256).await
+        // Hashed once per action and daemon run: a bundle waiting for its
+        // window is not read again at every poll.
+        let checked = self.was_told(&action, Execution::Downloaded) && bundle.exists();
+        if !checked
+            && !self.is_verified(&bundle, &deployment.bundle.sha256).await
             && let Err(reason) = self.download(&deployment).await
         {
             self.fail(&action, &reason).await;
@@ -669,9 +670,15 @@ impl Updater {
         let Some(feedback) = feedback else {
             return false;
         };
-        let url = format!("{controller}/deploymentBase/{action}/feedback");
+        let url = feedback_url(controller, action);
         let _ = http.send_json(Method::POST, &url, &feedback).await;
         true
+    }
+
+    fn was_told(&self, action: &str, execution: Execution) -> bool {
+        self.told
+            .lock()
+            .is_ok_and(|told| told.contains(&format!("{action}/{execution:?}")))
     }
 
     fn tell_once(&self, action: &str, execution: Execution) -> bool {
@@ -925,6 +932,11 @@ impl Updater {
     }
 }
 
+/// Where the feedback of a deployment action goes.
+fn feedback_url(controller: &str, action: &str) -> String {
+    format!("{controller}/deploymentBase/{action}/feedback")
+}
+
 /// The action id at the end of a `…/deploymentBase/{id}?c=…` link.
 fn action_of(href: &str) -> Option<String> {
     let path = href.split(['?', '#']).next()?;
@@ -961,12 +973,7 @@ pub async fn sha256_file(path: &Path) -> std::io::Result<String> {
             }
             context.update(&buffer[..n]);
         }
-        Ok(context
-            .finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(crate::audit::hex(context.finish().as_ref()))
     })
     .await
     .map_err(std::io::Error::other)?

@@ -120,6 +120,14 @@ fn default_health_interval() -> u64 {
     10
 }
 
+/// Controller ids become part of URLs: letters, digits, `-`, `_`, `.`.
+fn usable_controller_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 impl UpdateSettings {
     /// The controller id, read from `controller_id_file` when given that way.
     pub fn controller_id(&self) -> Result<String, String> {
@@ -133,17 +141,20 @@ impl UpdateSettings {
             .map_err(|e| format!("{} (update.controller_id_file): {e}", path.display()))?
             .trim()
             .to_string();
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !usable_controller_id(&id) {
             return Err(format!(
                 "{} (update.controller_id_file): not a usable controller id",
                 path.display()
             ));
         }
         Ok(id)
+    }
+
+    /// The version in service: the image's, else the daemon's own.
+    pub fn running_version(&self) -> String {
+        self.running_version
+            .clone()
+            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
     }
 
     pub fn rauc_bus(&self) -> rauc::Bus {
@@ -170,14 +181,8 @@ impl UpdateSettings {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if let Some(server) = &self.server {
             http::Target::parse(server).map_err(|e| ("update.server", e.to_string()))?;
-            let id_ok = |id: &str| {
-                !id.is_empty()
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            };
             let from_file = self.controller_id.is_empty() && self.controller_id_file.is_some();
-            if !from_file && !id_ok(&self.controller_id) {
+            if !from_file && !usable_controller_id(&self.controller_id) {
                 return Err((
                     "update.controller_id",
                     "required with update.server (or controller_id_file): letters, digits, - _ ."

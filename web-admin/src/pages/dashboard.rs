@@ -234,9 +234,8 @@ fn update_check(status: &StatusView) -> Check {
             texts::update_not_managed(version),
         ),
         Some(u) => {
-            let failed = u.state == "idle" && u.last_result.as_ref().is_some_and(|r| !r.ok);
             let (level, detail) = match (u.state.as_str(), &u.last_result) {
-                ("idle", Some(r)) if failed => {
+                ("idle", Some(r)) if !r.ok => {
                     (Level::Bad, texts::update_failed_line(version, &r.message))
                 }
                 ("idle", _) => (Level::Ok, texts::update_line(version, &u.state)),
