@@ -34,6 +34,9 @@ pub enum CredentialFact {
     /// Blocked card, expired certificate, another holder's card, not a
     /// CPS: someone must act beyond inserting the card.
     Unusable,
+    /// The Pro Santé Connect session ended and could not be renewed: the
+    /// practitioner must log in again (e-CPS app, or the card refused).
+    ReconnectNeeded,
 }
 
 /// What the daemon reports, refreshed every second and on every change.
@@ -66,12 +69,13 @@ pub enum Mode {
     SetupNeeded,
     CredentialUnusable,
     OperatorUnreachable,
+    PscReconnect,
     CardNeeded,
     Ready,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 10] = [
+    pub const ALL: [Mode; 11] = [
         Mode::Resetting,
         Mode::ResetConfirm,
         Mode::Identify,
@@ -80,6 +84,7 @@ impl Mode {
         Mode::SetupNeeded,
         Mode::CredentialUnusable,
         Mode::OperatorUnreachable,
+        Mode::PscReconnect,
         Mode::CardNeeded,
         Mode::Ready,
     ];
@@ -165,6 +170,12 @@ pub fn signal(mode: Mode) -> Signal {
             Some(Tune::ATTENTION),
             "rouge clignotant rapide",
             "Messagerie injoignable",
+        ),
+        Mode::PscReconnect => (
+            blink(Rgb::AMBER, FAST),
+            Some(Tune::ATTENTION),
+            "orange clignotant rapide",
+            "Reconnexion Pro Santé Connect nécessaire",
         ),
         Mode::CardNeeded => (
             blink(Rgb::AMBER, SLOW),
@@ -348,6 +359,8 @@ impl Face {
             Mode::CredentialUnusable
         } else if operator_alarm {
             Mode::OperatorUnreachable
+        } else if f.credential == CredentialFact::ReconnectNeeded {
+            Mode::PscReconnect
         } else if f.credential == CredentialFact::CardNeeded {
             Mode::CardNeeded
         } else {

@@ -171,17 +171,36 @@ impl BoardLink {
 
 /// The state of the credential as the board shows it.
 pub fn credential_fact(card: Option<&CardStatus>, credential: &dyn Credential) -> CredentialFact {
-    let Some(card) = card else {
-        // A software certificate: usable or not, nothing to insert.
-        let expired = credential
-            .not_after()
-            .is_some_and(|t| t < crate::queue::now_unix());
-        return if expired || credential.availability().is_err() {
-            CredentialFact::Unusable
-        } else {
-            CredentialFact::Ready
+    if let Some(psc) = credential.psc() {
+        let card_fact = card.map(card_fact);
+        if let Some(fact @ (CredentialFact::CardNeeded | CredentialFact::Unusable)) = card_fact {
+            return fact;
+        }
+        return match psc.status().state {
+            crate::psc::State::ReconnectNeeded | crate::psc::State::AwaitingApproval => {
+                CredentialFact::ReconnectNeeded
+            }
+            crate::psc::State::Disconnected if card.is_none() => CredentialFact::ReconnectNeeded,
+            _ => CredentialFact::Ready,
         };
-    };
+    }
+    match card {
+        Some(card) => card_fact(card),
+        None => {
+            // A software certificate: usable or not, nothing to insert.
+            let expired = credential
+                .not_after()
+                .is_some_and(|t| t < crate::queue::now_unix());
+            if expired || credential.availability().is_err() {
+                CredentialFact::Unusable
+            } else {
+                CredentialFact::Ready
+            }
+        }
+    }
+}
+
+fn card_fact(card: &CardStatus) -> CredentialFact {
     if card.expires_in_days.is_some_and(|d| d < 0) {
         return CredentialFact::Unusable;
     }

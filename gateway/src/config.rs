@@ -584,6 +584,9 @@ pub enum CredentialConfig {
         #[serde(default)]
         key: Option<PathBuf>,
     },
+    /// Pro Santé Connect: TLS to the operator, then SASL XOAUTH2 with
+    /// access tokens obtained by the card or the e-CPS app.
+    Psc(crate::psc::PscSettings),
 }
 
 fn default_expiry_warning_days() -> i64 {
@@ -611,6 +614,7 @@ impl std::fmt::Debug for CredentialConfig {
                 .field("pkcs12", pkcs12)
                 .field("certificate", certificate)
                 .finish_non_exhaustive(),
+            CredentialConfig::Psc(psc) => psc.fmt(f),
         }
     }
 }
@@ -768,6 +772,7 @@ impl Config {
                     fix(p);
                 }
             }
+            CredentialConfig::Psc(psc) => psc.resolve_relative_paths(&base),
         }
     }
 
@@ -928,6 +933,9 @@ impl Config {
                     ));
                 }
             },
+            CredentialConfig::Psc(psc) => psc
+                .validate()
+                .map_err(|(key, message)| self.invalid(key, message))?,
         }
         Ok(())
     }

@@ -23,20 +23,75 @@ use crate::whitelist::Whitelist;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-/// The credential, and the card service when it is a card.
+/// The credential, the card service when a card is used, and the Pro
+/// Santé Connect session when the credential is one.
 pub struct LoadedCredential {
     pub credential: Arc<dyn Credential>,
     pub card: Option<CardService>,
+    pub psc: Option<Arc<crate::psc::PscSession>>,
 }
 
 /// Loads the configured credential; a card credential starts the card
-/// service, which notifies `changed` whenever the card's state changes.
+/// service, which notifies `changed` whenever the card's state changes
+/// (as does a Pro Santé Connect session when it opens or ends; its
+/// renewals run once `PscSession::run` is spawned).
 pub fn load_credential(
     config: &Config,
     changed: Vec<Arc<Notify>>,
 ) -> anyhow::Result<LoadedCredential> {
+    load_credential_audited(config, changed, None)
+}
+
+pub fn load_credential_audited(
+    config: &Config,
+    changed: Vec<Arc<Notify>>,
+    audit: Option<crate::audit::Audit>,
+) -> anyhow::Result<LoadedCredential> {
     let mut card = None;
     let credential: Arc<dyn Credential> = match &config.credential {
+        CredentialConfig::Psc(settings) => {
+            let card_changed = Arc::new(Notify::new());
+            let card = match settings.login {
+                crate::psc::LoginMethod::Card => {
+                    let chain = match &settings.intermediates {
+                        Some(path) => load_pem_certificates(path)?,
+                        None => Vec::new(),
+                    };
+                    let mut told = changed.clone();
+                    told.push(card_changed.clone());
+                    let service = CardService::start(
+                        CardSettings {
+                            reader: settings.reader.clone(),
+                            identity_file: config.data_dir.join("card").join("identity.json"),
+                            expiry_warning_days: settings.expiry_warning_days,
+                        },
+                        told,
+                    )
+                    .context("cannot start the card service")?;
+                    Some((
+                        service.clone(),
+                        Arc::new(CardCredential::new(service, chain)),
+                    ))
+                }
+                crate::psc::LoginMethod::Ecps => None,
+            };
+            let session = crate::psc::session(
+                settings,
+                card.as_ref().map(|(_, c)| c.clone()),
+                changed,
+                card_changed,
+                audit,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: key `credential`: {e}", config.path.display()))?;
+            return Ok(LoadedCredential {
+                credential: Arc::new(crate::psc::PscCredential::new(
+                    session.clone(),
+                    card.as_ref().map(|(_, c)| c.clone()),
+                )),
+                card: card.map(|(s, _)| s),
+                psc: Some(session),
+            });
+        }
         CredentialConfig::Card {
             reader,
             intermediates,
@@ -59,6 +114,7 @@ pub fn load_credential(
             return Ok(LoadedCredential {
                 credential: Arc::new(CardCredential::new(service, chain)),
                 card,
+                psc: None,
             });
         }
         CredentialConfig::Software {
@@ -82,7 +138,11 @@ pub fn load_credential(
     } else if remaining < 30 * 24 * 3600 {
         tracing::warn!(identity = %credential.identity(), days_left = remaining / 86400, "the credential's certificate expires soon");
     }
-    Ok(LoadedCredential { credential, card })
+    Ok(LoadedCredential {
+        credential,
+        card,
+        psc: None,
+    })
 }
 
 fn load_pem_certificates(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -123,6 +183,7 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
         tls,
         credential,
         ehlo_name: config.smtp.hostname.clone(),
+        mailbox: config.mssante.mailbox.clone(),
         connect_timeout: Duration::from_secs(config.upstream.connect_timeout),
         command_timeout: Duration::from_secs(config.upstream.command_timeout),
         delivery_reports: config.upstream.delivery_reports,
@@ -133,8 +194,12 @@ pub fn connector(config: &Config, credential: Arc<dyn Credential>) -> anyhow::Re
 fn upstream_imap(
     config: &Config,
     client_tls: Arc<rustls::ClientConfig>,
+    credential: &Arc<dyn Credential>,
 ) -> crate::imap::UpstreamImap {
     crate::imap::UpstreamImap {
+        bearer: credential
+            .psc()
+            .map(|psc| (psc, config.mssante.mailbox.clone())),
         host: config.upstream.imap_host.clone().unwrap_or_default(),
         port: config.upstream.imap_port,
         tls: config.upstream.imap_tls,
@@ -275,7 +340,22 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     );
     let wake = Arc::new(Notify::new());
     let fetcher_wake = Arc::new(Notify::new());
-    let loaded = load_credential(&config, vec![wake.clone(), fetcher_wake.clone()])?;
+    let audit = crate::audit::Audit::open(
+        &config.data_dir.join("audit"),
+        crate::audit::AuditSettings::default(),
+    )
+    .context("cannot open the audit log")?;
+    audit.note(
+        "daemon",
+        "daemon_started",
+        None,
+        Some(&format!("version {}", env!("CARGO_PKG_VERSION"))),
+    );
+    let loaded = load_credential_audited(
+        &config,
+        vec![wake.clone(), fetcher_wake.clone()],
+        Some(audit.clone()),
+    )?;
     tracing::info!(identity = %loaded.credential.identity(), "credential loaded");
     let connector = connector(&config, loaded.credential.clone())?;
     let connector_tls = connector.tls.clone();
@@ -295,17 +375,6 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         max: Duration::from_secs(config.queue.retry_max),
         lifetime: Duration::from_secs(config.queue.lifetime_hours * 3600),
     };
-    let audit = crate::audit::Audit::open(
-        &config.data_dir.join("audit"),
-        crate::audit::AuditSettings::default(),
-    )
-    .context("cannot open the audit log")?;
-    audit.note(
-        "daemon",
-        "daemon_started",
-        None,
-        Some(&format!("version {}", env!("CARGO_PKG_VERSION"))),
-    );
     let mut face = Face::start(&config.board, &config.data_dir, &audit)?;
     let queue = Queue::open_audited(&config.queue_dir(), retry, Some(audit.clone()))?;
     let tracking = Arc::new(crate::queue::tracking::Tracking::open(&config.queue_dir())?);
@@ -326,6 +395,10 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
         Some(tracking.clone()),
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
+    let psc_task = loaded
+        .psc
+        .clone()
+        .map(|psc| tokio::spawn(psc.run(shutdown.clone())));
 
     let fetcher = config.inbound.as_ref().map(|inbound| {
         crate::inbound::fetcher::Fetcher::new(
@@ -476,12 +549,14 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             imap: config
                 .inbound
                 .as_ref()
-                .map(|_| upstream_imap(&config, connector_tls.clone())),
+                .map(|_| upstream_imap(&config, connector_tls.clone(), &loaded.credential)),
             credential: loaded.credential.clone(),
             card: loaded.card.clone(),
         },
     ));
-    let settings = settings.merge(crate::control::update_router(updater.clone()));
+    let settings = settings
+        .merge(crate::control::update_router(updater.clone()))
+        .merge(crate::control::psc_router(loaded.psc.clone()));
     let control = crate::control::serve(
         &config.control_socket(),
         crate::control::router(
@@ -511,6 +586,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                     Arc::new(d)
                 },
                 updater: updater.clone(),
+                psc: loaded.psc.clone(),
             }),
             settings,
         ),
@@ -541,7 +617,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
             tls: context.tls.clone(),
             upstream: crate::imap::UpstreamImap {
                 permits: Arc::new(tokio::sync::Semaphore::new(imap.max_upstream_sessions)),
-                ..upstream_imap(&config, connector_tls.clone())
+                ..upstream_imap(&config, connector_tls.clone(), &loaded.credential)
             },
             credential: loaded.credential.clone(),
             upstream_wait: Duration::from_secs(imap.upstream_wait),
@@ -630,6 +706,9 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     }
     if let Some(task) = fetcher_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    if let Some(task) = psc_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     let _ = control.await;
     let _ = std::fs::remove_file(config.control_socket());

@@ -28,6 +28,7 @@ pub mod logging;
 pub mod network;
 pub mod outbox;
 pub mod paper;
+pub mod psc;
 pub mod queue;
 pub mod settings;
 pub mod smtp;

@@ -54,6 +54,11 @@ enum Command {
     },
     /// The daemon's state: credential, delivery, queue, card (JSON).
     Status,
+    /// The Pro Santé Connect session (asks the running daemon).
+    Psc {
+        #[command(subcommand)]
+        command: cli::psc::PscCommand,
+    },
     /// The Annuaire Santé directory: import, search, status.
     Directory {
         #[command(subcommand)]
@@ -252,6 +257,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Card { command } => card_command(&cli.config, command),
         Command::Board { command } => cli::board::board(&cli.config, command),
+        Command::Psc { command } => cli::psc::psc(&cli.config, command),
         Command::FactoryReset { yes } => cli::board::factory_reset(&cli.config, yes),
         Command::Xdm { command } => cli::xdm::run(&cli.config, command),
         Command::Directory { command } => cli::directory::directory(&cli.config, command),

@@ -7,10 +7,11 @@ const PHASES: [Phase; 5] = [
     Phase::Updating,
     Phase::Resetting,
 ];
-const CREDENTIALS: [CredentialFact; 3] = [
+const CREDENTIALS: [CredentialFact; 4] = [
     CredentialFact::Ready,
     CredentialFact::CardNeeded,
     CredentialFact::Unusable,
+    CredentialFact::ReconnectNeeded,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,6 +104,7 @@ fn applies(mode: Mode, c: Case) -> bool {
         Mode::SetupNeeded => c.phase == Phase::SetupNeeded,
         Mode::CredentialUnusable => c.credential == CredentialFact::Unusable,
         Mode::OperatorUnreachable => c.unreachable_ms.is_some_and(|d| d >= alarm),
+        Mode::PscReconnect => c.credential == CredentialFact::ReconnectNeeded,
         Mode::CardNeeded => c.credential == CredentialFact::CardNeeded,
         Mode::Ready => true,
     }
@@ -111,7 +113,7 @@ fn applies(mode: Mode, c: Case) -> bool {
 #[test]
 fn every_state_shows_exactly_the_first_row_that_applies() {
     let cases = all_cases();
-    assert_eq!(cases.len(), 5 * 3 * 5 * 4);
+    assert_eq!(cases.len(), 5 * 4 * 5 * 4);
     let mut reached = std::collections::HashSet::new();
     for case in cases {
         let expected = Mode::ALL.into_iter().find(|&m| applies(m, case)).unwrap();

@@ -5,6 +5,7 @@ use anyhow::Context;
 pub mod audit;
 pub mod board;
 pub mod directory;
+pub mod psc;
 pub mod xdm;
 
 /// Runs one control API exchange with the daemon of `config_path`.

@@ -156,6 +156,8 @@ pub fn classify_smtp(error: &ConnectError) -> &'static str {
         }
         ConnectError::Refused(_) => "operator_refused",
         ConnectError::NoStartTls => "operator_without_starttls",
+        ConnectError::Login(e) => classify_psc(e),
+        ConnectError::TokenRefused(_) => "psc_token_refused",
         // With TLS 1.3 a refused certificate shows up at the first read
         // after the handshake.
         ConnectError::Protocol(e) => match classify_tls(&e.to_string()) {
@@ -175,6 +177,20 @@ fn classify_imap(error: &crate::imap::UpstreamError, text: &str) -> &'static str
         UpstreamError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => classify_tls(text),
         UpstreamError::Io(_) => "operator_unreachable",
         UpstreamError::Refused(_) => "authentication_refused",
+        UpstreamError::Login(e) => classify_psc(e),
+        UpstreamError::TokenRefused(_) => "psc_token_refused",
+    }
+}
+
+/// Why no Pro Santé Connect token could be had.
+fn classify_psc(error: &crate::psc::PscError) -> &'static str {
+    use crate::psc::PscError;
+    match error {
+        PscError::Unreachable(_) => "psc_unreachable",
+        PscError::ReconnectNeeded(_) => "psc_reconnect_needed",
+        PscError::Refused(_) => "psc_login_refused",
+        PscError::Card(_) => "credential_unavailable",
+        PscError::Usage(_) => "psc_login_refused",
     }
 }
 

@@ -42,6 +42,8 @@ pub struct ControlState {
     pub diagnostics: Arc<crate::diagnostics::Diagnostics>,
     /// System updates, when `[update]` is set.
     pub updater: Option<Arc<crate::update::Updater>>,
+    /// The Pro Santé Connect session, when the credential is one.
+    pub psc: Option<Arc<crate::psc::PscSession>>,
 }
 
 type Shared = Arc<ControlState>;
@@ -174,7 +176,13 @@ pub(super) async fn status(State(s): State<Shared>) -> Response {
         .and_then(Result::ok)
         .unwrap_or_default();
     let count = |status: &str| entries.iter().filter(|e| e.status == status).count();
-    let credential_kind = if s.card.is_some() { "card" } else { "software" };
+    let credential_kind = if s.psc.is_some() {
+        "psc"
+    } else if s.card.is_some() {
+        "card"
+    } else {
+        "software"
+    };
     Json(json!({
         "api": 1,
         "version": env!("CARGO_PKG_VERSION"),
@@ -200,6 +208,7 @@ pub(super) async fn status(State(s): State<Shared>) -> Response {
         },
         "card": s.card.as_ref().map(CardService::status),
         "update": s.updater.as_ref().map(|u| u.status()),
+        "psc": s.psc.as_ref().map(|p| p.status()),
     }))
     .into_response()
 }

@@ -20,6 +20,7 @@ use rustls::client::{
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::ServerName;
 
+pub use crate::psc::PscCredential;
 pub use card::CardCredential;
 pub use software::{Pkcs12Error, SoftwareCredential};
 
@@ -65,6 +66,12 @@ pub trait Credential: Send + Sync + fmt::Debug {
     /// and then nothing is resumed.
     fn session_scope(&self) -> String {
         self.identity()
+    }
+
+    /// The Pro Santé Connect session, for credentials that log in to the
+    /// operator with an access token rather than by the certificate.
+    fn psc(&self) -> Option<Arc<crate::psc::PscSession>> {
+        None
     }
 }
 

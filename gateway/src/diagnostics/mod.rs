@@ -182,6 +182,7 @@ impl Settings {
                 ..
             } => *expiry_warning_days,
             CredentialConfig::Software { .. } => 30,
+            CredentialConfig::Psc(psc) => psc.expiry_warning_days,
         };
         Settings {
             endpoint,

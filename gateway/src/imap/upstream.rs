@@ -1,5 +1,6 @@
 //! Opening an authenticated IMAP connection to the operator for a local
-//! client: mutual TLS with the credential, then AUTHENTICATE EXTERNAL.
+//! client: mutual TLS with the credential, then AUTHENTICATE EXTERNAL; or,
+//! with Pro Santé Connect, TLS then AUTHENTICATE XOAUTH2 (OAUTHBEARER).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub struct UpstreamImap {
     pub timeout: Duration,
     /// Upstream sessions open at once (each one is in the practitioner's name).
     pub permits: Arc<Semaphore>,
+    /// Pro Santé Connect: the session giving access tokens, and the
+    /// mailbox to log in as.
+    pub bearer: Option<(Arc<crate::psc::PscSession>, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,10 @@ pub enum UpstreamError {
     Timeout,
     #[error("the operator's IMAP server answered: {0}")]
     Refused(String),
+    #[error("{0}")]
+    Login(#[from] crate::psc::PscError),
+    #[error("the operator's IMAP server refused the Pro Santé Connect token: {0}")]
+    TokenRefused(String),
 }
 
 /// An authenticated connection and the server's capabilities after login.
@@ -73,6 +81,99 @@ async fn until_tagged<S: AsyncRead + Unpin>(
         }
         untagged.push(line);
     }
+}
+
+/// AUTHENTICATE EXTERNAL: the certificate is the identity.
+async fn external_login(stream: &mut UpstreamStream) -> Result<(), UpstreamError> {
+    stream
+        .get_mut()
+        .write_all(b"f2 AUTHENTICATE EXTERNAL\r\n")
+        .await?;
+    stream.get_mut().flush().await?;
+    let first = read_line(stream).await?;
+    if first.starts_with('+') {
+        // Empty response: the certificate is the identity.
+        stream.get_mut().write_all(b"\r\n").await?;
+        stream.get_mut().flush().await?;
+        let (_, tagged) = until_tagged(stream, "f2").await?;
+        ok(&tagged)
+    } else if let Some(rest) = first.strip_prefix("f2 ") {
+        ok(rest)
+    } else {
+        let (_, tagged) = until_tagged(stream, "f2").await?;
+        ok(&tagged)
+    }
+}
+
+/// AUTHENTICATE XOAUTH2 (or OAUTHBEARER) with the session's access token,
+/// in the command itself when the server takes SASL-IR.
+async fn bearer_login(
+    stream: &mut UpstreamStream,
+    psc: &crate::psc::PscSession,
+    user: &str,
+) -> Result<(), UpstreamError> {
+    use crate::psc::sasl::{Mechanism, describe_challenge};
+    stream.get_mut().write_all(b"f2 CAPABILITY\r\n").await?;
+    stream.get_mut().flush().await?;
+    let (untagged, tagged) = until_tagged(stream, "f2").await?;
+    ok(&tagged)?;
+    let capabilities: Vec<String> = untagged
+        .iter()
+        .filter_map(|l| l.strip_prefix("* CAPABILITY "))
+        .flat_map(|l| l.split_whitespace().map(str::to_ascii_uppercase))
+        .collect();
+    let mechanism = Mechanism::choose(capabilities.iter().filter_map(|c| c.strip_prefix("AUTH=")))
+        .ok_or_else(|| {
+            UpstreamError::Refused("the server offers neither XOAUTH2 nor OAUTHBEARER".into())
+        })?;
+    let token = psc.access_token().await?;
+    let response = mechanism.initial_response_base64(user, &token);
+    if capabilities.iter().any(|c| c == "SASL-IR") {
+        let line = zeroize::Zeroizing::new(format!(
+            "f4 AUTHENTICATE {} {}\r\n",
+            mechanism.name(),
+            response.as_str()
+        ));
+        stream.get_mut().write_all(line.as_bytes()).await?;
+    } else {
+        stream
+            .get_mut()
+            .write_all(format!("f4 AUTHENTICATE {}\r\n", mechanism.name()).as_bytes())
+            .await?;
+        stream.get_mut().flush().await?;
+        let go = read_line(stream).await?;
+        if !go.starts_with('+') {
+            return Err(UpstreamError::Refused(go));
+        }
+        let line = zeroize::Zeroizing::new(format!("{}\r\n", response.as_str()));
+        stream.get_mut().write_all(line.as_bytes()).await?;
+    }
+    stream.get_mut().flush().await?;
+    let answer = read_line(stream).await?;
+    if let Some(challenge) = answer.strip_prefix('+') {
+        // The error challenge; answered so the server sends its NO.
+        let detail = describe_challenge(challenge).unwrap_or_else(|| "no reason given".into());
+        use base64::Engine;
+        let abort = base64::engine::general_purpose::STANDARD.encode(mechanism.abort_response());
+        stream
+            .get_mut()
+            .write_all(format!("{abort}\r\n").as_bytes())
+            .await?;
+        stream.get_mut().flush().await?;
+        let (_, tagged) = until_tagged(stream, "f4").await?;
+        let detail = format!("{detail}; {tagged}");
+        psc.token_refused(&detail);
+        return Err(UpstreamError::TokenRefused(detail));
+    }
+    let tagged = match answer.strip_prefix("f4 ") {
+        Some(rest) => rest.to_string(),
+        None => until_tagged(stream, "f4").await?.1,
+    };
+    if ok(&tagged).is_err() {
+        psc.token_refused(&tagged);
+        return Err(UpstreamError::TokenRefused(tagged));
+    }
+    Ok(())
 }
 
 fn ok(tagged: &str) -> Result<(), UpstreamError> {
@@ -126,23 +227,9 @@ impl UpstreamImap {
                 tls
             }
         };
-        stream
-            .get_mut()
-            .write_all(b"f2 AUTHENTICATE EXTERNAL\r\n")
-            .await?;
-        stream.get_mut().flush().await?;
-        let first = read_line(&mut stream).await?;
-        if first.starts_with('+') {
-            // Empty response: the certificate is the identity.
-            stream.get_mut().write_all(b"\r\n").await?;
-            stream.get_mut().flush().await?;
-            let (_, tagged) = until_tagged(&mut stream, "f2").await?;
-            ok(&tagged)?;
-        } else if let Some(rest) = first.strip_prefix("f2 ") {
-            ok(rest)?;
-        } else {
-            let (_, tagged) = until_tagged(&mut stream, "f2").await?;
-            ok(&tagged)?;
+        match &self.bearer {
+            Some((psc, user)) => bearer_login(&mut stream, psc, user).await?,
+            None => external_login(&mut stream).await?,
         }
         stream.get_mut().write_all(b"f3 CAPABILITY\r\n").await?;
         stream.get_mut().flush().await?;

@@ -594,11 +594,88 @@ impl Fetcher {
         if s.tls == UpstreamTls::Implicit {
             greeting(&mut client, s.connect_timeout, &address).await?;
         }
-        client
-            .authenticate("EXTERNAL", External)
-            .await
-            .map_err(|(e, _)| FetchError::Authenticate(e.to_string()))
+        match self.credential.psc() {
+            None => client
+                .authenticate("EXTERNAL", External)
+                .await
+                .map_err(|(e, _)| FetchError::Authenticate(e.to_string())),
+            Some(psc) => bearer_login(client, &psc, &s.address).await,
+        }
     }
+}
+
+/// XOAUTH2 or OAUTHBEARER with a Pro Santé Connect access token.
+struct Bearer {
+    first: Option<zeroize::Zeroizing<Vec<u8>>>,
+    abort: &'static [u8],
+    /// What the server said when it refused (its error challenge).
+    refusal: Arc<Mutex<Option<String>>>,
+    asked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl async_imap::Authenticator for Bearer {
+    type Response = Vec<u8>;
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        self.asked.store(true, Ordering::Relaxed);
+        match self.first.take() {
+            Some(first) => first.to_vec(),
+            None => {
+                use base64::Engine;
+                let text = base64::engine::general_purpose::STANDARD.encode(challenge);
+                let detail = crate::psc::sasl::describe_challenge(&text)
+                    .unwrap_or_else(|| "no reason given".into());
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = Some(detail);
+                }
+                self.abort.to_vec()
+            }
+        }
+    }
+}
+
+/// Logs in with XOAUTH2, or OAUTHBEARER when the server does not take
+/// XOAUTH2 (refused before it asked for anything).
+async fn bearer_login(
+    mut client: async_imap::Client<TlsStream<TcpStream>>,
+    psc: &crate::psc::PscSession,
+    user: &str,
+) -> Result<Session, FetchError> {
+    use crate::psc::sasl::Mechanism;
+    let token = psc
+        .access_token()
+        .await
+        .map_err(|e| FetchError::Authenticate(e.to_string()))?;
+    for mechanism in [Mechanism::Xoauth2, Mechanism::OAuthBearer] {
+        let refusal = Arc::new(Mutex::new(None));
+        let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let bearer = Bearer {
+            first: Some(mechanism.initial_response(user, &token)),
+            abort: mechanism.abort_response(),
+            refusal: refusal.clone(),
+            asked: asked.clone(),
+        };
+        match client.authenticate(mechanism.name(), bearer).await {
+            Ok(session) => return Ok(session),
+            Err((e, back)) => {
+                if !asked.load(Ordering::Relaxed) {
+                    client = back;
+                    continue;
+                }
+                let detail = refusal
+                    .lock()
+                    .ok()
+                    .and_then(|r| r.clone())
+                    .unwrap_or_else(|| e.to_string());
+                psc.token_refused(&detail);
+                return Err(FetchError::Authenticate(format!(
+                    "the operator refused the Pro Santé Connect token: {detail}"
+                )));
+            }
+        }
+    }
+    Err(FetchError::Authenticate(
+        "the operator offers neither XOAUTH2 nor OAUTHBEARER".into(),
+    ))
 }
 
 /// Waits for the server's greeting.

@@ -33,6 +33,12 @@ pub enum ConnectError {
     Timeout(&'static str),
     #[error("{0}")]
     Protocol(#[from] ReplyError),
+    /// No access token could be had (Pro Santé Connect).
+    #[error("{0}")]
+    Login(#[from] crate::psc::PscError),
+    /// The operator refused the access token.
+    #[error("operator refused the Pro Santé Connect token: {0}")]
+    TokenRefused(String),
 }
 
 /// Where the operator's submission service is.
@@ -60,6 +66,8 @@ pub struct Connector {
     pub credential: Arc<dyn crate::credential::Credential>,
     /// Name sent in EHLO.
     pub ehlo_name: String,
+    /// The box's mailbox: the user named in XOAUTH2/OAUTHBEARER.
+    pub mailbox: String,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     /// Ask the operator for delivery reports (`upstream.delivery_reports`).
@@ -225,7 +233,10 @@ impl Connector {
             return Err(ConnectError::Refused(ehlo.summary()));
         }
         let caps = Capabilities::from_ehlo(&ehlo);
-        if caps.auth_external {
+        let psc = self.credential.psc();
+        if let Some(psc) = &psc {
+            self.bearer_login(&mut session, &caps, psc).await?;
+        } else if caps.auth_external {
             // The identity is the certificate: an empty authorization
             // identity ("=") asks the server to derive it from there.
             let auth = session
@@ -236,11 +247,66 @@ impl Connector {
                 return Err(ConnectError::Refused(auth.summary()));
             }
         }
-        tracing::info!(target = %target, tls_version = %version, cipher = %suite, external = caps.auth_external, "operator session opened");
+        tracing::info!(target = %target, tls_version = %version, cipher = %suite, external = caps.auth_external && psc.is_none(), bearer = psc.is_some(), "operator session opened");
         session.set_capabilities(caps);
         session.request_reports(self.delivery_reports);
         Ok(session)
     }
+}
+
+impl Connector {
+    /// "TLS then XOAUTH2": logs in with the session's access token.
+    async fn bearer_login(
+        &self,
+        session: &mut UpstreamSession,
+        caps: &Capabilities,
+        psc: &crate::psc::PscSession,
+    ) -> Result<(), ConnectError> {
+        use crate::psc::sasl::{Mechanism, describe_challenge};
+        let mechanism =
+            Mechanism::choose(caps.auth.iter().map(String::as_str)).ok_or_else(|| {
+                ConnectError::Refused(
+                    "the operator offers neither XOAUTH2 nor OAUTHBEARER after TLS".into(),
+                )
+            })?;
+        let token = psc.access_token().await?;
+        let line = zeroize::Zeroizing::new(format!(
+            "AUTH {} {}\r\n",
+            mechanism.name(),
+            mechanism
+                .initial_response_base64(&self.mailbox, &token)
+                .as_str()
+        ));
+        let refused = |e: super::SessionError| ConnectError::Refused(e.to_string());
+        let reply = session.command(&line, "AUTH").await.map_err(refused)?;
+        match reply.code {
+            235 => Ok(()),
+            334 => {
+                // The error challenge: answered so the server ends the
+                // exchange with its own failure reply.
+                let detail = reply
+                    .lines
+                    .first()
+                    .and_then(|c| describe_challenge(c))
+                    .unwrap_or_else(|| "no reason given".into());
+                let abort = format!("{}\r\n", base64_of(mechanism.abort_response()));
+                let end = session.command(&abort, "AUTH").await.map_err(refused)?;
+                let detail = format!("{detail}; {}", end.summary());
+                psc.token_refused(&detail);
+                Err(ConnectError::TokenRefused(detail))
+            }
+            535 => {
+                psc.token_refused(&reply.summary());
+                Err(ConnectError::TokenRefused(reply.summary()))
+            }
+            _ => Err(ConnectError::Refused(reply.summary())),
+        }
+    }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A host to try.

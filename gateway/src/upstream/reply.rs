@@ -104,6 +104,8 @@ pub struct Capabilities {
     pub eight_bit_mime: bool,
     pub size: Option<u64>,
     pub auth_external: bool,
+    /// Every SASL mechanism offered, upper case.
+    pub auth: Vec<String>,
     /// Delivery status notifications (RFC 3461).
     pub dsn: bool,
 }
@@ -123,7 +125,13 @@ impl Capabilities {
                 "DSN" => caps.dsn = true,
                 "SIZE" => caps.size = words.next().and_then(|s| s.parse().ok()).filter(|s| *s > 0),
                 "AUTH" => {
-                    caps.auth_external |= words.any(|m| m.eq_ignore_ascii_case("EXTERNAL"));
+                    for m in words {
+                        let m = m.to_ascii_uppercase();
+                        caps.auth_external |= m == "EXTERNAL";
+                        if !caps.auth.contains(&m) {
+                            caps.auth.push(m);
+                        }
+                    }
                 }
                 _ => {}
             }
