@@ -13,6 +13,11 @@ cargo build --release --locked --bin facteur --bin facteur-card-sim --bin facteu
 if [ ! -d tests/web/node_modules/playwright-core ]; then
     (cd tests/web && npm ci --no-audit --no-fund)
 fi
+# The test Pro Santé Connect's npm package (oidc-provider), pinned by
+# tests/psc/package-lock.json; only when missing.
+if [ ! -d tests/psc/node_modules/oidc-provider ]; then
+    (cd tests/psc && npm ci --no-audit --no-fund)
+fi
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked
 else

@@ -20,6 +20,16 @@ then, in tests:
     op.wait_for_messages("dr.martin@medecin.test.mssante.fr", 1)   -> [bytes]
     op.stop_smtp(); ...; op.start_smtp()                           (operator unreachable)
 
+In oauth2 mode ("TLS then XOAUTH2", for Pro Santé Connect tokens; see
+tests/psc/psc_fixture.py for the provider), the PKI comes first, since the
+provider serves with it:
+
+    pki = make_pki(directory)
+    psc = ProSanteConnect(tmp / "psc", pki).start()
+    op = Operator().start_oauth2(directory, psc)
+    with op.smtp_oauth(mailbox, access_token) as s: s.sendmail(...)
+    op.imap_oauth(mailbox, access_token, "OAUTHBEARER")
+
 Only the standard library is used. Mailboxes are read back over IMAP with
 STARTTLS and the mailbox's own test certificate (Dovecot takes the user
 from the certificate's CN), as a mail client of the operator would.
@@ -38,6 +48,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
 SCRIPT = Path(__file__).resolve().parent / "operator.sh"
+PKI_SCRIPT = Path(__file__).resolve().parent / "pki.sh"
 
 # What a client may present: a name from the test PKI ("client", the APP
 # mailbox's organisation certificate; "practitioner"; "outsider", signed by
@@ -69,6 +80,29 @@ def free_ports(count: int) -> list:
             s.close()
 
 
+def make_pki(directory: Union[str, Path]) -> Path:
+    """Generates the test PKI in DIRECTORY/pki, where `start` would, and
+    returns that path: a peer that serves with it (the test Pro Santé
+    Connect) can start before the operator that trusts it."""
+    pki = Path(directory) / "pki"
+    pki.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["bash", str(PKI_SCRIPT), str(pki)], capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0:
+        raise OperatorError(f"pki.sh {pki} exited {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    return pki
+
+
+def xoauth2(user: str, token: str) -> str:
+    """The XOAUTH2 client response (before base64)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01"
+
+
+def oauthbearer(user: str, token: str, host: str = "localhost", port: Optional[int] = None) -> str:
+    """The OAUTHBEARER (RFC 7628) client response (before base64)."""
+    port_part = f"port={port}\x01" if port else ""
+    return f"n,a={user},\x01host={host}\x01{port_part}auth=Bearer {token}\x01\x01"
+
+
 def read_env(path: Union[str, Path]) -> dict:
     """Parses DIR/operator.env (KEY=value lines, no quoting)."""
     env = {}
@@ -96,6 +130,11 @@ class Operator:
         lmtp_port: Optional[int] = None,
         smtps_port: Optional[int] = None,
         tls_policy: str = "open",
+        auth: str = "certificate",
+        auth_port: Optional[int] = None,
+        oauth_introspection_url: Optional[str] = None,
+        oauth_ca: Optional[Union[str, Path]] = None,
+        oauth_openid_configuration_url: Optional[str] = None,
     ) -> "Operator":
         """Starts the operator in `directory` (PKI generated on first use).
 
@@ -103,24 +142,34 @@ class Operator:
         and the start (tests running in parallel), new ones are tried.
         `tls_policy`: "open" (TLS 1.2 and 1.3) or "mssante" (TLS 1.2 with
         the four suites of the MSSanté client rules only).
+        `auth`: "certificate" (client certificate required) or "oauth2"
+        (SASL XOAUTH2/OAUTHBEARER with tokens introspected at
+        `oauth_introspection_url`, whose certificate chains to `oauth_ca`);
+        start_oauth2 fills these in from a ProSanteConnect.
         """
         self.dir = Path(directory)
-        chosen = [smtp_port, imap_port, lmtp_port, smtps_port]
+        chosen = [smtp_port, imap_port, lmtp_port, smtps_port, auth_port]
         attempts = 3 if None in chosen else 1
         for attempt in range(attempts):
-            picked = iter(free_ports(4))
+            picked = iter(free_ports(5))
             ports = [p if p is not None else next(picked) for p in chosen]
-            try:
-                self._run(
-                    "start",
-                    extra_env={
-                        "OPERATOR_SMTP_PORT": str(ports[0]),
-                        "OPERATOR_IMAP_PORT": str(ports[1]),
-                        "OPERATOR_LMTP_PORT": str(ports[2]),
-                        "OPERATOR_SMTPS_PORT": str(ports[3]),
-                        "OPERATOR_TLS_POLICY": tls_policy,
-                    },
+            extra_env = {
+                "OPERATOR_SMTP_PORT": str(ports[0]),
+                "OPERATOR_IMAP_PORT": str(ports[1]),
+                "OPERATOR_LMTP_PORT": str(ports[2]),
+                "OPERATOR_SMTPS_PORT": str(ports[3]),
+                "OPERATOR_TLS_POLICY": tls_policy,
+                "OPERATOR_AUTH": auth,
+            }
+            if auth == "oauth2":
+                extra_env.update(
+                    OPERATOR_AUTH_PORT=str(ports[4]),
+                    OPERATOR_OAUTH_INTROSPECTION_URL=oauth_introspection_url or "",
+                    OPERATOR_OAUTH_CA=str(oauth_ca or ""),
+                    OPERATOR_OAUTH_OPENID_CONFIGURATION_URL=oauth_openid_configuration_url or "",
                 )
+            try:
+                self._run("start", extra_env=extra_env)
                 break
             except OperatorError as e:
                 # Retry only a lost race for a port, not a broken setup.
@@ -129,6 +178,19 @@ class Operator:
                 self._run("stop", check=False)
         self.env = read_env(self.dir / "operator.env")
         return self
+
+    def start_oauth2(self, directory: Union[str, Path], provider, **kwargs) -> "Operator":
+        """Starts the operator in oauth2 mode, checking the tokens of
+        `provider` (a psc_fixture.ProSanteConnect, already started) by
+        introspection as its "operator" client. Other arguments as start."""
+        return self.start(
+            directory,
+            auth="oauth2",
+            oauth_introspection_url=provider.operator_introspection_url,
+            oauth_ca=provider.ca_chain,
+            oauth_openid_configuration_url=provider.discovery_url,
+            **kwargs,
+        )
 
     def stop(self) -> None:
         """Stops Postfix and Dovecot; returns once their processes are gone."""
@@ -270,6 +332,71 @@ class Operator:
         if code != 250:
             client.close()
             raise smtplib.SMTPResponseException(code, reply)
+        return client
+
+    def smtp_oauth(
+        self,
+        user: str,
+        token: str,
+        mechanism: str = "XOAUTH2",
+        implicit_tls: bool = False,
+        timeout: float = 30.0,
+    ) -> smtplib.SMTP:
+        """An SMTP session authenticated with `token` (oauth2 mode): STARTTLS
+        (or implicit TLS), EHLO, AUTH XOAUTH2 or OAUTHBEARER with the initial
+        response. A refused token raises smtplib.SMTPAuthenticationError
+        (535) after the server's error challenge (334 + base64 JSON), which
+        is kept in the exception's `challenges` (decoded)."""
+        client = self.smtp(identity=None, implicit_tls=implicit_tls, timeout=timeout)
+        challenges = []
+        first = xoauth2(user, token) if mechanism.upper() == "XOAUTH2" else oauthbearer(
+            user, token, port=int(self.env["OPERATOR_SMTP_PORT"])
+        )
+
+        def respond(challenge=None):
+            if challenge is None:
+                return first
+            challenges.append(challenge.decode(errors="replace"))
+            # The client's answer to the error challenge: empty (XOAUTH2), or
+            # %x01 (OAUTHBEARER, RFC 7628 section 3.2.3).
+            return "" if mechanism.upper() == "XOAUTH2" else "\x01"
+
+        try:
+            client.auth(mechanism.upper(), respond)
+        except smtplib.SMTPException as e:
+            e.challenges = challenges
+            client.close()
+            raise
+        return client
+
+    def imap_oauth(self, user: str, token: str, mechanism: str = "XOAUTH2") -> imaplib.IMAP4:
+        """An IMAP session authenticated with `token` (oauth2 mode), after
+        STARTTLS, with no client certificate. A refused token raises
+        imaplib.IMAP4.error (NO) after the server's error challenge (+ base64
+        JSON), kept (decoded) in the exception's `challenges`."""
+        client = imaplib.IMAP4(self.env["OPERATOR_IMAP_HOST"], int(self.env["OPERATOR_IMAP_PORT"]))
+        challenges = []
+        first = xoauth2(user, token) if mechanism.upper() == "XOAUTH2" else oauthbearer(
+            user, token, port=int(self.env["OPERATOR_IMAP_PORT"])
+        )
+
+        def respond(challenge):
+            if not challenges and not challenge:
+                challenges.append(None)
+                return first.encode()
+            challenges.append(challenge.decode(errors="replace"))
+            return b"" if mechanism.upper() == "XOAUTH2" else b"\x01"
+
+        try:
+            client.starttls(ssl_context=self.ssl_context(None))
+            client.authenticate(mechanism.upper(), respond)
+        except Exception as e:
+            e.challenges = [c for c in challenges if c is not None]
+            try:
+                client.shutdown()
+            except OSError:
+                pass
+            raise
         return client
 
     def imap(self, mailbox: str, mechanism: str = "PLAIN", identity: Identity = "mailbox") -> imaplib.IMAP4:

@@ -2,7 +2,8 @@
 # Installs the Debian packages the demo, the tests and the benchmark need.
 # Idempotent: when everything is there it only asks dpkg and returns at once.
 #
-#   postfix, dovecot-imapd, dovecot-lmtpd   the test MSSanté operator (tests/operator)
+#   postfix, dovecot-imapd, dovecot-lmtpd   the test MSSanté operator (tests/operator); its oauth2
+#                                             passdb (XOAUTH2, OAUTHBEARER) is in dovecot-core
 #   swaks, libnet-ssleay-perl,              a practice's mail software, in e2e tests
 #     libio-socket-ssl-perl                   (swaks needs both for STARTTLS)
 #   openssl                                 the test PKI
@@ -20,7 +21,9 @@
 #   rauc, rauc-service, squashfs-tools      the update tests: a real RAUC service on a private bus, and
 #                                             building signed test bundles (mksquashfs)
 #   libxml2-utils                           xmllint, validating XDM metadata against the ebRIM schemas
-#   chromium, nodejs, npm                   the web admin's browser tests (Playwright drives Debian's Chromium)
+#   chromium, nodejs, npm                   the web admin's browser tests (Playwright drives Debian's Chromium);
+#                                             nodejs also runs the test Pro Santé Connect (tests/psc, oidc-provider,
+#                                             which needs Node.js 20.18 or later)
 #   python3-pip                             oelint-adv (below), for the Yocto layer's lint test
 #
 # Python packages that Debian does not have, pinned, from PyPI for
