@@ -841,6 +841,16 @@ provider.use(async (ctx, next) => {
       count(state.counters.token[grantType], outcome);
       if (ciba && outcome === 'expired_token') markCibaExpired(form.auth_req_id);
       if (ciba && outcome !== 'authorization_pending' && outcome !== 'slow_down') polls.delete(form.auth_req_id);
+      // As PSC (a Keycloak) does: how long the refresh token, and so the
+      // session, still lives; the box shows it to the practice.
+      const refreshEntry = ctx.status === 200 && ctx.body?.refresh_token
+        && state.store[`RefreshToken:${ctx.body.refresh_token}`];
+      if (refreshEntry && refreshEntry.exp !== null) {
+        ctx.body = {
+          ...ctx.body,
+          refresh_expires_in: Math.max(0, Math.round((refreshEntry.exp - Date.now()) / 1000)),
+        };
+      }
       if (ctx.status === 200 && ctx.body?.access_token && state.token_mode !== 'normal') {
         const clientId = ctx.oidc?.client?.clientId;
         ctx.body = { ...ctx.body, access_token: fakeAccessToken(state.token_mode, ctx.body, clientId) };

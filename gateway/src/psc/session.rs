@@ -216,10 +216,13 @@ impl PscSession {
         self.inner.lock().ok().map(|mut i| f(&mut i))
     }
 
+    /// Tells the daemon's parts, and the background loop, which plans its
+    /// next renewal from the new state.
     fn notify(&self) {
         for n in &self.changed {
             n.notify_one();
         }
+        self.wake.notify_one();
     }
 
     fn audit(&self, action: &str, detail: &str) {
