@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::Clock;
@@ -37,6 +38,9 @@ pub struct App {
     restart_asked: Mutex<Option<std::time::Instant>>,
     /// The token of a network change waiting for its confirmation.
     network_token: Mutex<Option<zeroize::Zeroizing<String>>>,
+    /// Whether the daemon last said it logs in with Pro Santé Connect;
+    /// shared with each request's nav (see `pages::with_psc_nav`).
+    psc: Arc<AtomicBool>,
 }
 
 impl App {
@@ -65,6 +69,7 @@ impl App {
             claim_lock: tokio::sync::Mutex::new(()),
             restart_asked: Mutex::new(None),
             network_token: Mutex::new(None),
+            psc: Arc::new(AtomicBool::new(false)),
             config,
         })
     }
@@ -113,6 +118,18 @@ impl App {
 
     pub(crate) fn forget_network_token(&self) {
         *self.network_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Records whether the daemon logs in with Pro Santé Connect, as it
+    /// just said (its status, or its answer on `/v1/psc`).
+    pub fn note_psc(&self, used: bool) {
+        self.psc.store(used, Ordering::Relaxed);
+    }
+
+    /// The flag itself, for a request's nav: read when the page is
+    /// rendered, so a handler that just asked the daemon is followed.
+    pub(crate) fn psc_flag(&self) -> Arc<AtomicBool> {
+        self.psc.clone()
     }
 
     pub(crate) fn restart_requested(&self, at: std::time::Instant) {

@@ -11,12 +11,14 @@ use crate::texts;
 mod board;
 mod diagnostics;
 mod directory;
+mod psc;
 mod update;
-pub use board::BoardView;
+pub use board::{BoardView, Followed};
 pub use diagnostics::{DiagnosticCheck, DiagnosticLevel, LogEvent, LogFilter, Report};
 pub use directory::{
     ContactAdded, ContactView, DirectoryHit, DirectoryStatus, NewContact, PaperRow, PaperSummary,
 };
+pub use psc::{ApprovalView, PscView};
 pub use update::{UpdateResultView, UpdateView, UploadChunk};
 
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +78,11 @@ impl DaemonError {
                 // The updater's reasons are written for the practice.
                 "refused" | "bad_upload" | "busy" => message.clone(),
                 "no_updates" => texts::UPDATES_DISABLED.into(),
+                "no_psc" => texts::PSC_NOT_USED.into(),
+                "psc_unreachable" => texts::PSC_UNREACHABLE.into(),
+                "psc_login_refused" => texts::PSC_LOGIN_REFUSED.into(),
+                "psc_reconnect_needed" => texts::PSC_RECONNECT_NEEDED.into(),
+                "card_not_ready" => texts::PSC_CARD_NOT_READY.into(),
                 other => texts::settings_refusal(other)
                     .or_else(|| directory::french(other))
                     .unwrap_or(texts::DAEMON_PROTOCOL)
@@ -191,6 +198,9 @@ pub struct StatusView {
     /// Remote updates, when the daemon has an update client.
     #[serde(default)]
     pub update: Option<UpdateView>,
+    /// The Pro Santé Connect session, when the box logs in with it.
+    #[serde(default)]
+    pub psc: Option<PscView>,
 }
 
 /// Daemons from before the set-up wizard were always set up.

@@ -1,7 +1,8 @@
 //! Keeps the web admin in step with the daemon, every few seconds: tells
 //! the box's display how to reach this page (and the setup code while the
 //! box is unclaimed), and notices a factory reset by the daemon's new
-//! installation id, after which the box must be claimed again.
+//! installation id, after which the box must be claimed again; and notes
+//! whether the box logs in with Pro Santé Connect (for the nav).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,12 @@ pub const EVERY: Duration = Duration::from_secs(3);
 /// One look: returns whether the box was found reset.
 pub async fn once(app: &App, address: &str) -> bool {
     let mut reset = false;
+    let followed = app.daemon.followed().await.ok();
+    if let Some(f) = &followed {
+        app.note_psc(f.uses_psc());
+    }
     // No id: a daemon restarting, or one from before installation ids.
-    if let Ok(Some(id)) = app.daemon.installation().await {
+    if let Some(id) = followed.and_then(|f| f.installation) {
         match app.note_installation(&id).await {
             Ok(true) => {
                 reset = true;

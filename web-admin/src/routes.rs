@@ -1,6 +1,6 @@
 //! Routes and their handlers. Every page but the setup step (only while
-//! unclaimed), the login page and the stylesheet needs a logged-in
-//! session; every POST needs the session's CSRF token.
+//! unclaimed), the login page, the stylesheet and the script needs a
+//! logged-in session; every POST needs the session's CSRF token.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +23,8 @@ use crate::{localtime, pages, password, texts};
 /// Diagnostics, technical logs and the support bundle.
 mod diagnostics;
 mod directory;
+/// « Pro Santé Connect ».
+mod psc;
 mod update;
 
 /// Largest form accepted (the forms are a few hundred bytes).
@@ -60,10 +62,21 @@ pub fn router(app: Shared) -> Router {
         .route("/static/facteur.css", get(stylesheet))
         .merge(wizard::router())
         .merge(update::router())
+        .merge(psc::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), nav))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// Gives the pages of this request the nav's optional entries.
+async fn nav(
+    State(app): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    pages::with_psc_nav(app.psc_flag(), next.run(request)).await
 }
 
 // -- responses ---------------------------------------------------------------
@@ -444,6 +457,9 @@ async fn dashboard(
             .is_some_and(|n| n.pending_seconds.is_some())
     {
         return redirect("/settings/network");
+    }
+    if let Ok(st) = &status {
+        app.note_psc(st.psc.is_some());
     }
     // A box not set up has nothing to show yet: the wizard goes on.
     if matches!(&status, Ok(s) if !s.configured) {

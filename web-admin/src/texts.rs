@@ -425,6 +425,12 @@ pub fn audit_action(action: &str) -> &str {
         "settings_changed" => "Réglage modifié",
         "contact_added" => "Correspondant ajouté au carnet",
         "contact_removed" => "Correspondant retiré du carnet",
+        "psc_login_requested" => "Connexion à Pro Santé Connect demandée",
+        "psc_logout_requested" => "Déconnexion de Pro Santé Connect demandée",
+        "psc.login" => "Connexion à Pro Santé Connect",
+        "psc.login_refused" => "Connexion à Pro Santé Connect refusée",
+        "psc.logout" => "Déconnexion de Pro Santé Connect",
+        "psc.session_ended" => "Fin de la session Pro Santé Connect",
         other => other,
     }
 }
@@ -963,4 +969,125 @@ pub fn update_installed(version: &str) -> String {
     format!(
         "Version {version} installée. Le boîtier redémarrera de lui-même dès qu’aucun message n’est en cours d’envoi."
     )
+}
+
+// -- Pro Santé Connect ----------------------------------------------------------
+
+pub const NAV_PSC: &str = "Pro Santé Connect";
+pub const PSC_TITLE: &str = "Pro Santé Connect";
+pub const PSC_INTRO: &str = "Pro Santé Connect est le service national qui identifie les professionnels de santé. Le boîtier s’y connecte au nom du praticien pour envoyer et recevoir ses messages MSSanté ; tant qu’il n’est pas connecté, les messages attendent dans le boîtier.";
+pub const PSC_NOT_USED: &str = "Ce boîtier ne se connecte pas avec Pro Santé Connect : il utilise une carte CPS ou un certificat logiciel.";
+pub const PSC_STATE: &str = "État";
+pub const PSC_METHOD: &str = "Connexion";
+pub const PSC_BY_CARD: &str = "avec la carte CPS du lecteur";
+pub const PSC_BY_ECPS: &str = "avec l’application e-CPS";
+pub const PSC_NATIONAL_ID: &str = "Identifiant national du praticien";
+pub const PSC_CONNECTED_SINCE: &str = "Connecté depuis";
+pub const PSC_SESSION_END: &str = "Fin de la session";
+pub const PSC_RENEWAL: &str = "Renouvellement de l’accès";
+pub const PSC_LAST_ERROR: &str = "Dernière erreur";
+pub const PSC_LOGIN: &str = "Se connecter";
+pub const PSC_LOGIN_AGAIN: &str = "Envoyer une nouvelle demande";
+pub const PSC_ID_HINT: &str = "8 suivi du numéro RPPS, chiffres uniquement (par exemple 899700000001). La demande arrive dans l’application e-CPS de ce praticien.";
+pub const PSC_CARD_HINT: &str = "Le boîtier se connecte tout seul dès que la carte CPS est dans le lecteur et déverrouillée (page « Carte CPS ») ; ce bouton relance la connexion tout de suite.";
+pub const PSC_APPROVAL_LEFT: &str = "Temps pour valider :";
+pub const PSC_FOLLOWING: &str =
+    "Le résultat s’affiche ici dès que la demande est validée ou refusée.";
+pub const PSC_RELOAD: &str = "Actualiser la page";
+pub const PSC_CONNECTED: &str = "Connexion réussie : le boîtier est connecté à Pro Santé Connect.";
+pub const PSC_LOGOUT: &str = "Se déconnecter de Pro Santé Connect";
+pub const PSC_LOGOUT_TITLE: &str = "Se déconnecter de Pro Santé Connect";
+pub const PSC_LOGOUT_WARNING: &str = "Après la déconnexion, le boîtier n’envoie plus de messages et n’en relève plus : ils attendent dans le boîtier jusqu’à la prochaine connexion du praticien.";
+pub const PSC_LOGOUT_CONFIRM: &str = "Je confirme la déconnexion de Pro Santé Connect.";
+pub const PSC_LOGOUT_NOT_CONFIRMED: &str =
+    "Cochez la case de confirmation pour vous déconnecter de Pro Santé Connect.";
+pub const PSC_LOGGED_OUT: &str =
+    "Déconnecté de Pro Santé Connect : les messages attendent la prochaine connexion.";
+pub const PSC_BAD_NATIONAL_ID: &str = "Identifiant national incorrect : saisissez 8 suivi du numéro RPPS, chiffres uniquement (par exemple 899700000001).";
+pub const PSC_UNREACHABLE: &str = "Pro Santé Connect ne répond pas. Vérifiez la connexion Internet du cabinet, puis réessayez dans quelques minutes.";
+pub const PSC_LOGIN_REFUSED: &str = "Pro Santé Connect a refusé la connexion. La raison est indiquée ci-dessous (« Dernière erreur ») : vérifiez l’identifiant du praticien ou la carte, puis réessayez.";
+pub const PSC_RECONNECT_NEEDED: &str = "Reconnexion Pro Santé Connect nécessaire.";
+pub const PSC_CARD_NOT_READY: &str = "La carte CPS n’est pas prête : insérez-la dans le lecteur du boîtier et saisissez son code (page « Carte CPS »), puis réessayez.";
+pub const CHECK_PSC: &str = "Pro Santé Connect";
+pub const PSC_ALERT: &str = "Reconnexion Pro Santé Connect nécessaire";
+pub const PSC_ALERT_PAUSED: &str =
+    "Les envois et la relève du courrier attendent que le praticien se reconnecte.";
+pub const PSC_ALERT_GO: &str = "Se reconnecter à Pro Santé Connect";
+pub const PSC_ALERT_FOLLOW: &str = "Suivre la demande en cours";
+pub const PSC_SEE: &str = "Voir la connexion";
+
+/// What the practitioner does on the phone.
+pub fn psc_approve_on_phone(binding_message: &str) -> String {
+    format!(
+        "Ouvrez l’application e-CPS sur votre téléphone et validez la demande « {binding_message} »."
+    )
+}
+
+/// The dashboard's alert while a request waits on the phone.
+pub fn psc_alert_waiting(binding_message: &str) -> String {
+    format!(
+        "Une demande attend sa validation dans l’application e-CPS du praticien : « {binding_message} »."
+    )
+}
+
+pub fn psc_cause(reason: &str) -> String {
+    format!("Cause : {reason}.")
+}
+
+/// A login that did not succeed (refused or expired on the phone).
+pub fn psc_login_failed(reason: &str) -> String {
+    format!("La connexion n’a pas abouti : {reason}.")
+}
+
+/// A new request that failed while the current session goes on.
+pub fn psc_new_login_failed(reason: &str) -> String {
+    format!("La nouvelle demande n’a pas abouti ({reason}) ; la connexion en cours continue.")
+}
+
+/// When the current access ends and is renewed, without anyone's help.
+pub fn psc_renewal(before: &str, left: &str) -> String {
+    format!("automatique, avant {before} ({left})")
+}
+
+/// « encore 2 h 10 min »: how long until something ends, as read on a
+/// clock (seconds only when little is left).
+pub fn time_left(seconds: i64) -> String {
+    match seconds {
+        s if s <= 0 => "délai écoulé".into(),
+        s if s < 60 => format!("encore {s} s"),
+        s if s < 600 && s % 60 != 0 => format!("encore {} min {} s", s / 60, s % 60),
+        s if s < 3600 => format!("encore {} min", s / 60),
+        s if s < 86_400 => match s % 3600 / 60 {
+            0 => format!("encore {} h", s / 3600),
+            m => format!("encore {} h {m} min", s / 3600),
+        },
+        s => {
+            let days = match s / 86_400 {
+                1 => "1 jour".to_string(),
+                d => format!("{d} jours"),
+            };
+            match s % 86_400 / 3600 {
+                0 => format!("encore {days}"),
+                h => format!("encore {days} {h} h"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_like_a_clock() {
+        assert_eq!(time_left(-5), "délai écoulé");
+        assert_eq!(time_left(45), "encore 45 s");
+        assert_eq!(time_left(105), "encore 1 min 45 s");
+        assert_eq!(time_left(120), "encore 2 min");
+        assert_eq!(time_left(25 * 60 + 59), "encore 25 min");
+        assert_eq!(time_left(2 * 3600 + 10 * 60 + 30), "encore 2 h 10 min");
+        assert_eq!(time_left(3 * 3600), "encore 3 h");
+        assert_eq!(time_left(86_400 + 4 * 3600), "encore 1 jour 4 h");
+        assert_eq!(time_left(3 * 86_400), "encore 3 jours");
+    }
 }

@@ -415,6 +415,7 @@ fn start_fake_daemon(socket: &std::path::Path, tries: u8) -> (FakeState, FakeMai
         .route("/v1/status", get(fake_status))
         .route("/v1/card", get(fake_card))
         .route("/v1/card/unlock", post(fake_unlock))
+        .route("/v1/psc", get(fake_no_psc))
         .with_state(state.clone())
         .merge(mail_routes(mail.clone()))
         .merge(diagnostics_routes(mail.clone()));
@@ -443,6 +444,16 @@ fn harness_with(daemon: Option<u8>) -> Harness {
         Some((c, m)) => (Some(c), Some(m)),
         None => (None, None),
     };
+    harness_in(dir, &socket, card, mail)
+}
+
+/// The web admin on `socket` (in `dir`), its fake daemon already there.
+fn harness_in(
+    dir: tempfile::TempDir,
+    socket: &std::path::Path,
+    card: Option<FakeState>,
+    mail: Option<FakeMail>,
+) -> Harness {
     let config = Config::parse(&format!(
         "listen = \"127.0.0.1:0\"\ncontrol_socket = \"{}\"\nstate_dir = \"{}\"\n",
         socket.display(),
@@ -3636,4 +3647,536 @@ async fn network_changes_wait_for_their_confirmation() {
         t.get("/dashboard", Some(&cookie)).await.status,
         StatusCode::OK
     );
+}
+
+// -- Pro Santé Connect ------------------------------------------------------------------
+
+const BINDING: &str = "FACTEUR-7K3F";
+const NATIONAL_ID: &str = "899700000001";
+
+/// The daemon's Pro Santé Connect session, as the fake plays it.
+struct Psc {
+    login: &'static str,
+    state: &'static str,
+    national_id: Option<String>,
+    binding: Option<&'static str>,
+    last_error: Option<String>,
+    connected_since: Option<i64>,
+    session_end: Option<i64>,
+    /// The next login's refusal: (status, code).
+    refuse: Option<(StatusCode, &'static str)>,
+    /// "POST /v1/psc/login {body}", "POST /v1/psc/logout", "POST /v1/audit {body}".
+    calls: Vec<String>,
+}
+
+type FakePsc = Arc<Mutex<Psc>>;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A box that does not use Pro Santé Connect, as the daemon says it.
+async fn fake_no_psc() -> Response {
+    refuse(StatusCode::NOT_FOUND, "no_psc", None)
+}
+
+fn psc_json(p: &Psc) -> Value {
+    let now = unix_now();
+    let message = match (p.state, p.binding) {
+        ("connected", _) => "connecté à Pro Santé Connect".to_string(),
+        ("awaiting_approval", Some(b)) => {
+            format!("validez la demande « {b} » dans l'application e-CPS")
+        }
+        _ => "reconnexion Pro Santé Connect nécessaire".to_string(),
+    };
+    json!({
+        "login": p.login, "state": p.state, "message": message,
+        "national_id": p.national_id, "connected_since": p.connected_since,
+        "access_expires_at": p.connected_since.map(|_| now + 300),
+        "session_expires_at": p.session_end,
+        "approval": p.binding.map(|b| json!({
+            "national_id": p.national_id, "binding_message": b, "expires_at": now + 105,
+        })),
+        "last_error": p.last_error, "logins": 0, "renewals": 0, "refused_tokens": 0,
+    })
+}
+
+async fn fake_psc(State(s): State<FakePsc>) -> Json<Value> {
+    Json(psc_json(&s.lock().unwrap()))
+}
+
+async fn fake_psc_status(State(s): State<FakePsc>) -> Json<Value> {
+    let p = s.lock().unwrap();
+    let ready = p.state == "connected";
+    Json(json!({
+        "api": 1, "version": "0.1.0", "uptime_secs": 5, "configured": true,
+        "credential": {"kind": "psc", "ready": ready,
+                       "reason": if ready { Value::Null } else { json!("reconnexion Pro Santé Connect nécessaire") }},
+        "delivery": if ready { json!({"state": "running"}) }
+                    else { json!({"state": "credential_unavailable", "reason": "reconnexion Pro Santé Connect nécessaire"}) },
+        "queue": {"pending": 0, "delivered": 0, "failed": 0},
+        "card": null,
+        "psc": psc_json(&p),
+    }))
+}
+
+async fn fake_psc_login(State(s): State<FakePsc>, body: String) -> Response {
+    let mut p = s.lock().unwrap();
+    p.calls.push(format!("POST /v1/psc/login {body}"));
+    if let Some((status, code)) = p.refuse.take() {
+        if code == "psc_login_refused" {
+            p.last_error =
+                Some("Pro Santé Connect ne connaît pas l'identifiant 899700000009".into());
+        }
+        return refuse(status, code, None);
+    }
+    if p.login == "card" {
+        p.state = "connected";
+        p.connected_since = Some(unix_now());
+        p.last_error = None;
+        return Json(psc_json(&p)).into_response();
+    }
+    let request: Value = serde_json::from_str(&body).unwrap();
+    if let Some(id) = request["national_id"].as_str() {
+        p.national_id = Some(id.to_string());
+    }
+    p.state = "awaiting_approval";
+    p.binding = Some(BINDING);
+    p.last_error = None;
+    let status = psc_json(&p);
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "approval": status["approval"],
+            "message": format!("Ouvrez l'application e-CPS sur votre téléphone et validez la demande « {BINDING} »."),
+            "status": status,
+        })),
+    )
+        .into_response()
+}
+
+async fn fake_psc_logout(State(s): State<FakePsc>) -> Json<Value> {
+    let mut p = s.lock().unwrap();
+    p.calls.push("POST /v1/psc/logout".into());
+    p.state = "reconnect_needed";
+    p.connected_since = None;
+    p.session_end = None;
+    p.last_error = Some("déconnecté à la demande".into());
+    Json(psc_json(&p))
+}
+
+async fn fake_psc_audit(State(s): State<FakePsc>, body: String) -> Json<Value> {
+    s.lock()
+        .unwrap()
+        .calls
+        .push(format!("POST /v1/audit {body}"));
+    Json(json!({"seq": 1}))
+}
+
+/// A box logging in with Pro Santé Connect (`login`: "ecps" or "card"),
+/// not connected yet.
+fn psc_harness(login: &'static str) -> (Harness, FakePsc) {
+    let psc = Arc::new(Mutex::new(Psc {
+        login,
+        state: if login == "card" {
+            "disconnected"
+        } else {
+            "reconnect_needed"
+        },
+        national_id: (login == "ecps").then(|| NATIONAL_ID.to_string()),
+        binding: None,
+        last_error: None,
+        connected_since: None,
+        session_end: None,
+        refuse: None,
+        calls: Vec::new(),
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("control.sock");
+    let fake = Router::new()
+        .route("/v1/status", get(fake_psc_status))
+        .route("/v1/psc", get(fake_psc))
+        .route("/v1/psc/login", post(fake_psc_login))
+        .route("/v1/psc/logout", post(fake_psc_logout))
+        .route("/v1/audit", post(fake_psc_audit))
+        .with_state(psc.clone());
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, fake).await.unwrap();
+    });
+    (harness_in(dir, &socket, None, None), psc)
+}
+
+fn psc_logins(psc: &FakePsc) -> Vec<String> {
+    psc.lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("POST /v1/psc/"))
+        .cloned()
+        .collect()
+}
+
+/// The nav's entry, not the dashboard's links.
+const NAV_PSC_LINK: &str = "<li><a href=\"/psc\"";
+
+#[tokio::test]
+async fn psc_pages_need_login_and_their_posts_need_csrf() {
+    let (t, psc) = psc_harness("ecps");
+    // Unclaimed: only the setup step.
+    for path in ["/psc", "/psc/state", "/psc/logout"] {
+        assert_eq!(t.get(path, None).await.location(), "/setup", "{path}");
+    }
+    t.claim().await;
+    for path in ["/psc", "/psc/state", "/psc/logout"] {
+        assert_eq!(t.get(path, None).await.location(), "/login", "{path}");
+    }
+    for path in ["/psc/login", "/psc/logout"] {
+        let r = t.post(path, None, &[("csrf", "x"), ("confirm", "1")]).await;
+        assert_eq!(r.location(), "/login", "{path}");
+    }
+    let (cookie, csrf) = t.login().await;
+    let other = "f".repeat(64);
+    for path in ["/psc/login", "/psc/logout"] {
+        for form in [
+            vec![("confirm", "1"), ("national_id", NATIONAL_ID)],
+            vec![
+                ("csrf", other.as_str()),
+                ("confirm", "1"),
+                ("national_id", NATIONAL_ID),
+            ],
+        ] {
+            let r = t.post(path, Some(&cookie), &form).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+            assert_security_headers(&r);
+        }
+    }
+    // The logout needs its confirmation box.
+    let r = t
+        .post("/psc/logout", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body.contains("Cochez la case de confirmation"),
+        "{}",
+        r.body
+    );
+    assert!(psc_logins(&psc).is_empty(), "{:?}", psc_logins(&psc));
+    let script = t.get("/static/psc.js", None).await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert_eq!(
+        script.headers[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(script.body.contains("/psc/state"));
+}
+
+#[tokio::test]
+async fn the_nav_offers_pro_sante_connect_only_when_the_daemon_uses_it() {
+    let t = harness();
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    for path in ["/dashboard", "/card", "/queue"] {
+        let page = t.get(path, Some(&cookie)).await;
+        assert!(!page.body.contains(NAV_PSC_LINK), "{path}");
+    }
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Ce boîtier ne se connecte pas avec Pro Santé Connect"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("action=\"/psc/login\""));
+
+    let (t, _) = psc_harness("ecps");
+    t.claim().await;
+    let (cookie, _) = t.login().await;
+    for path in ["/dashboard", "/queue", "/psc"] {
+        let page = t.get(path, Some(&cookie)).await;
+        assert!(page.body.contains(NAV_PSC_LINK), "{path}: {}", page.body);
+    }
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("<li><a href=\"/psc\" aria-current=\"page\">Pro Santé Connect</a>")
+    );
+}
+
+#[tokio::test]
+async fn an_e_cps_login_shows_the_request_to_approve_and_its_outcome() {
+    let (t, psc) = psc_harness("ecps");
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+
+    // The dashboard says it first, and leads to the page.
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(
+        dash.body.contains("role=\"alert\" data-alert=\"psc\"")
+            && dash
+                .body
+                .contains("<strong>Reconnexion Pro Santé Connect nécessaire</strong>"),
+        "{}",
+        dash.body
+    );
+    assert!(
+        dash.body
+            .contains("href=\"/psc\">Se reconnecter à Pro Santé Connect</a>")
+    );
+    assert!(
+        dash.body.contains("data-check=\"psc\" data-level=\"bad\""),
+        "{}",
+        dash.body
+    );
+    assert!(!dash.body.contains("data-check=\"credential\""));
+
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("avec l’application e-CPS"));
+    assert!(
+        page.body
+            .contains("Reconnexion Pro Santé Connect nécessaire")
+    );
+    assert!(page.body.contains("name=\"national_id\""));
+    assert!(page.body.contains("value=\"899700000001\""));
+    assert!(page.body.contains("inputmode=\"numeric\""));
+    assert!(!page.body.contains("<script"), "nothing to follow yet");
+
+    let r = t
+        .post(
+            "/psc/login",
+            Some(&cookie),
+            &[("csrf", &csrf), ("national_id", " 899700000002 ")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/psc");
+    assert_eq!(
+        psc_logins(&psc),
+        ["POST /v1/psc/login {\"national_id\":\"899700000002\"}"]
+    );
+    let audit = psc.lock().unwrap().calls.clone();
+    assert!(
+        audit
+            .iter()
+            .any(|c| c.contains("\"psc_login_requested\"") && c.contains("web:admin")),
+        "{audit:?}"
+    );
+
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body.contains(
+            "Ouvrez l’application e-CPS sur votre téléphone et validez la demande « FACTEUR-7K3F »."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("encore 1 min 4"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<script src=\"/static/psc.js\" defer></script>")
+    );
+    assert!(page.body.contains("Envoyer une nouvelle demande"));
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(
+        dash.body.contains("« FACTEUR-7K3F »") && dash.body.contains("Suivre la demande en cours")
+    );
+
+    // What the page's script reads while it waits.
+    let state = t.get("/psc/state", Some(&cookie)).await;
+    assert_eq!(state.status, StatusCode::OK);
+    assert_eq!(state.headers[header::CONTENT_TYPE], "application/json");
+    let answer: Value = serde_json::from_str(&state.body).unwrap();
+    assert_eq!(answer["waiting"], json!(true));
+    assert!(
+        answer["time_left"]
+            .as_str()
+            .unwrap()
+            .starts_with("encore 1 min")
+    );
+
+    // Approved on the phone.
+    {
+        let mut p = psc.lock().unwrap();
+        p.state = "connected";
+        p.binding = None;
+        p.connected_since = Some(unix_now());
+        p.session_end = Some(unix_now() + 2 * 3600 + 10 * 60 + 30);
+    }
+    let answer: Value =
+        serde_json::from_str(&t.get("/psc/state", Some(&cookie)).await.body).unwrap();
+    assert_eq!(answer["waiting"], json!(false));
+    assert_eq!(answer["ok"], json!(true));
+    assert_eq!(
+        answer["outcome"],
+        "Connexion réussie : le boîtier est connecté à Pro Santé Connect."
+    );
+    let panel = answer["panel"].as_str().unwrap();
+    assert!(panel.contains("Connecté à Pro Santé Connect"));
+    assert!(panel.contains("encore 2 h 10 min"), "{panel}");
+    assert!(panel.contains("href=\"/psc/logout\""));
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(!dash.body.contains("data-alert=\"psc\""));
+    assert!(dash.body.contains("data-check=\"psc\" data-level=\"ok\""));
+
+    // Logged out after the confirmation page, then a request refused on
+    // the phone.
+    let confirm = t.get("/psc/logout", Some(&cookie)).await;
+    assert!(confirm.body.contains("name=\"confirm\"") && confirm.body.contains("required"));
+    let r = t
+        .post(
+            "/psc/logout",
+            Some(&cookie),
+            &[("csrf", &csrf), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(r.location(), "/psc");
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("role=\"status\">Déconnecté de Pro Santé Connect")
+    );
+    assert!(page.body.contains("déconnecté à la demande"));
+    t.post(
+        "/psc/login",
+        Some(&cookie),
+        &[("csrf", &csrf), ("national_id", NATIONAL_ID)],
+    )
+    .await;
+    {
+        let mut p = psc.lock().unwrap();
+        p.state = "reconnect_needed";
+        p.binding = None;
+        p.last_error = Some("demande refusée dans l'application e-CPS".into());
+    }
+    let answer: Value =
+        serde_json::from_str(&t.get("/psc/state", Some(&cookie)).await.body).unwrap();
+    assert_eq!(answer["ok"], json!(false));
+    assert_eq!(
+        answer["outcome"],
+        "La connexion n’a pas abouti : demande refusée dans l'application e-CPS."
+    );
+    let dash = t.get("/dashboard", Some(&cookie)).await;
+    assert!(
+        dash.body
+            .contains("Cause : demande refusée dans l&#39;application e-CPS.")
+    );
+}
+
+#[tokio::test]
+async fn psc_errors_are_said_in_french() {
+    let (t, psc) = psc_harness("ecps");
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    // A malformed identifier: refused here, shown again, nothing sent.
+    for bad in ["12ab", "8997", "8997000000011", "899 700 000 001"] {
+        let r = t
+            .post(
+                "/psc/login",
+                Some(&cookie),
+                &[("csrf", &csrf), ("national_id", bad)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(
+            r.body
+                .contains("role=\"alert\">Identifiant national incorrect"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains(&format!("value=\"{bad}\"")));
+    }
+    assert!(psc_logins(&psc).is_empty());
+
+    for (status, code, expected, page_status) in [
+        (
+            StatusCode::BAD_GATEWAY,
+            "psc_unreachable",
+            "Pro Santé Connect ne répond pas.",
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            StatusCode::FORBIDDEN,
+            "psc_login_refused",
+            "Pro Santé Connect a refusé la connexion.",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Identifiant national incorrect",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            StatusCode::CONFLICT,
+            "card_not_ready",
+            "La carte CPS n’est pas prête",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        psc.lock().unwrap().refuse = Some((status, code));
+        let r = t
+            .post(
+                "/psc/login",
+                Some(&cookie),
+                &[("csrf", &csrf), ("national_id", "899700000009")],
+            )
+            .await;
+        assert_eq!(r.status, page_status, "{code}");
+        assert!(
+            r.body.contains(&format!("role=\"alert\">{expected}")),
+            "{code}: {}",
+            r.body
+        );
+        assert!(r.body.contains("value=\"899700000009\""), "{code}");
+    }
+    // The daemon's own reason is on the page.
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("Pro Santé Connect ne connaît pas l&#39;identifiant 899700000009")
+    );
+
+    // The daemon down.
+    drop(t);
+    let t = harness_with(None);
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains("Le service Facteur ne répond pas"));
+    let r = t
+        .post("/psc/login", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.body.contains("Le service Facteur ne répond pas"));
+    let state = t.get("/psc/state", Some(&cookie)).await;
+    assert_eq!(state.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(state.body.starts_with("{\"error\":"));
+}
+
+#[tokio::test]
+async fn a_card_login_needs_no_identifier() {
+    let (t, psc) = psc_harness("card");
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(page.body.contains("avec la carte CPS du lecteur"));
+    assert!(!page.body.contains("name=\"national_id\""));
+    assert!(page.body.contains(">Se connecter</button>"));
+    let r = t
+        .post("/psc/login", Some(&cookie), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.location(), "/psc");
+    assert_eq!(psc_logins(&psc), ["POST /v1/psc/login {}"]);
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(page.body.contains(
+        "role=\"status\">Connexion réussie : le boîtier est connecté à Pro Santé Connect."
+    ));
+    assert!(page.body.contains("href=\"/psc/logout\""));
+    assert!(!page.body.contains("<script"));
 }

@@ -69,14 +69,27 @@ impl Daemon {
         }
     }
 
-    /// This installation's id (new after each factory reset).
-    pub async fn installation(&self) -> Result<Option<String>, DaemonError> {
-        #[derive(serde::Deserialize)]
-        struct Installation {
-            #[serde(default)]
-            installation: Option<String>,
-        }
-        let status: Installation = self.get("/v1/status").await?;
-        Ok(status.installation)
+    /// What the web admin follows of the daemon's status.
+    pub async fn followed(&self) -> Result<Followed, DaemonError> {
+        self.get("/v1/status").await
+    }
+}
+
+/// What the web admin follows of `/v1/status`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Followed {
+    /// This installation's id (new after each factory reset); none from
+    /// a daemon restarting, or one from before installation ids.
+    #[serde(default)]
+    pub installation: Option<String>,
+    /// Present when the box logs in with Pro Santé Connect (its state is
+    /// not needed here).
+    #[serde(default)]
+    psc: Option<serde::de::IgnoredAny>,
+}
+
+impl Followed {
+    pub fn uses_psc(&self) -> bool {
+        self.psc.is_some()
     }
 }

@@ -2,7 +2,7 @@
 //! colour alone) and a detail.
 
 use super::{Nav, esc, notice};
-use crate::daemon::{BoardView, CardView, StatusView, TrackHit};
+use crate::daemon::{BoardView, CardView, PscView, StatusView, TrackHit};
 use crate::texts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +176,12 @@ pub fn checks(status: &StatusView) -> Vec<Check> {
                 .unwrap_or_else(|| texts::UNKNOWN.into()),
         )
     };
-    out.push(credential);
+    // With Pro Santé Connect, the session is the credential: its line
+    // says more than « ready » or not.
+    match &status.psc {
+        Some(psc) => out.push(psc_check(psc)),
+        None => out.push(credential),
+    }
     let d = &status.delivery;
     out.push(match d.state.as_str() {
         "running" => check(
@@ -220,6 +225,52 @@ pub fn checks(status: &StatusView) -> Vec<Check> {
     ));
     out.push(update_check(status));
     out
+}
+
+fn psc_check(psc: &PscView) -> Check {
+    let level = match psc.state.as_str() {
+        "connected" => Level::Ok,
+        "connecting" | "awaiting_approval" => Level::Warn,
+        _ => Level::Bad,
+    };
+    let mut c = check(
+        "psc",
+        texts::CHECK_PSC,
+        level,
+        super::psc::capitalised(&psc.message),
+    );
+    c.action = Some(("/psc", texts::PSC_SEE));
+    c
+}
+
+/// Above everything while mail waits for the practitioner to log in to
+/// Pro Santé Connect again (or to approve the request on the phone).
+fn psc_alert(status: &StatusView) -> String {
+    let Some(psc) = status.psc.as_ref().filter(|p| p.needs_practitioner()) else {
+        return String::new();
+    };
+    let (detail, go) = match &psc.approval {
+        Some(a) if psc.waiting() => (
+            texts::psc_alert_waiting(&a.binding_message),
+            texts::PSC_ALERT_FOLLOW,
+        ),
+        _ => {
+            let mut detail = texts::PSC_ALERT_PAUSED.to_string();
+            if let Some(e) = &psc.last_error {
+                detail.push(' ');
+                detail.push_str(&texts::psc_cause(e));
+            }
+            (detail, texts::PSC_ALERT_GO)
+        }
+    };
+    format!(
+        "<div class=\"notice notice-error alert-block\" role=\"alert\" data-alert=\"psc\">\
+         <p><strong>{title}</strong></p><p>{detail}</p>\
+         <p><a class=\"button-link\" href=\"/psc\">{go}</a></p></div>",
+        title = esc(texts::PSC_ALERT),
+        detail = esc(&detail),
+        go = esc(go),
+    )
 }
 
 /// The running version and the remote updates' state (`update` in the
@@ -382,7 +433,7 @@ pub fn dashboard(
                 .chain(lights)
                 .map(render_check)
                 .collect();
-            format!("<ul class=\"checks\">{items}</ul>")
+            format!("{}<ul class=\"checks\">{items}</ul>", psc_alert(status))
         }
         Err(reason) => notice("error", &reason),
     };
@@ -430,6 +481,45 @@ mod tests {
         assert!(html.contains("action=\"/board/identify\""));
         assert!(html.contains("value=\"tok\""));
         assert!(html.contains(texts::BOARD_IDENTIFYING));
+    }
+
+    #[test]
+    fn pro_sante_connect_has_its_line_and_an_alert_when_the_practitioner_is_needed() {
+        let mut status = StatusView {
+            psc: Some(PscView {
+                login: "ecps".into(),
+                state: "reconnect_needed".into(),
+                message: "reconnexion Pro Santé Connect nécessaire".into(),
+                last_error: Some("la session Pro Santé Connect a pris fin".into()),
+                ..PscView::default()
+            }),
+            ..StatusView::default()
+        };
+        let all = checks(&status);
+        assert!(all.iter().all(|c| c.id != "credential"));
+        let line = all.iter().find(|c| c.id == "psc").unwrap();
+        assert_eq!(line.level, Level::Bad);
+        assert_eq!(line.detail, "Reconnexion Pro Santé Connect nécessaire");
+        assert_eq!(line.action.map(|a| a.0), Some("/psc"));
+        let alert = psc_alert(&status);
+        assert!(alert.contains("role=\"alert\"") && alert.contains(texts::PSC_ALERT));
+        assert!(alert.contains("Cause : la session Pro Santé Connect a pris fin."));
+        assert!(alert.contains("href=\"/psc\""));
+        if let Some(p) = status.psc.as_mut() {
+            p.state = "connected".into();
+            p.message = "connecté à Pro Santé Connect".into();
+        }
+        assert_eq!(psc_alert(&status), "");
+        assert_eq!(
+            checks(&status)
+                .iter()
+                .find(|c| c.id == "psc")
+                .unwrap()
+                .level,
+            Level::Ok
+        );
+        status.psc = None;
+        assert!(checks(&status).iter().any(|c| c.id == "credential"));
     }
 
     #[test]

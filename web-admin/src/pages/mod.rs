@@ -1,5 +1,7 @@
 //! Server-rendered pages: plain functions returning HTML, every dynamic
-//! value escaped with [`esc`]. One stylesheet, no script, no inline style.
+//! value escaped with [`esc`]. One stylesheet, no inline script or style;
+//! the only script is `static/psc.js`, which follows an e-CPS approval on
+//! « Pro Santé Connect » (the page works without it).
 
 mod audit;
 mod card;
@@ -9,6 +11,7 @@ mod diagnostics;
 mod directory;
 mod login;
 mod paper;
+mod psc;
 mod queue;
 mod setup;
 mod tracking;
@@ -23,6 +26,7 @@ pub use diagnostics::{LogsForm, diagnostic_lights, diagnostics, logs};
 pub use directory::directory;
 pub use login::login;
 pub use paper::paper;
+pub use psc::{psc, psc_logout_confirmation, psc_outcome, psc_panel};
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};
@@ -32,6 +36,9 @@ pub use wizard::{
     mailbox_step, network, network_applied, network_confirm, restart, restarting, settings,
     test_step, unfinished_banner,
 };
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::texts;
 
@@ -49,6 +56,26 @@ pub fn esc(text: &str) -> String {
         }
     }
     out
+}
+
+tokio::task_local! {
+    /// Whether the nav of the page being rendered offers « Pro Santé
+    /// Connect »: the app's flag, set around each request by the router,
+    /// so no page function needs to be told.
+    static NAV_PSC: Arc<AtomicBool>;
+}
+
+/// Runs `handler` with the nav's « Pro Santé Connect » entry following
+/// `psc` (read when each page is rendered).
+pub async fn with_psc_nav<F: std::future::Future>(psc: Arc<AtomicBool>, handler: F) -> F::Output {
+    NAV_PSC.scope(psc, handler).await
+}
+
+/// Outside a request (unit tests), the entry is left out.
+fn nav_offers_psc() -> bool {
+    NAV_PSC
+        .try_with(|psc| psc.load(Ordering::Relaxed))
+        .unwrap_or(false)
 }
 
 /// For an authenticated page: the CSRF token of the session (for the
@@ -87,6 +114,11 @@ fn layout_with(title: &str, nav: Option<Nav<'_>>, body: &str, wide: bool) -> Str
                 link("/dashboard", texts::NAV_DASHBOARD),
                 [
                     link("/card", texts::NAV_CARD),
+                    if nav_offers_psc() {
+                        link("/psc", texts::NAV_PSC)
+                    } else {
+                        String::new()
+                    },
                     link("/queue", texts::NAV_QUEUE),
                     link("/tracking", texts::NAV_TRACKING),
                     link("/contacts", texts::NAV_CONTACTS),
