@@ -40,6 +40,7 @@ pub fn settings_router(state: SettingsState) -> Router {
         .route("/v1/operators", get(operators))
         .route("/v1/credential/card", post(use_card))
         .route("/v1/credential/pkcs12", post(use_pkcs12))
+        .route("/v1/credential/psc", post(use_psc))
         .route("/v1/accounts", get(accounts).post(set_account))
         .route("/v1/accounts/{user}/delete", post(remove_account))
         .route("/v1/restart", post(restart))
@@ -247,6 +248,40 @@ async fn use_card(State(s): State<Shared>, body: axum::body::Bytes) -> Response 
                 Some("card"),
             );
             Json(json!({"credential": "card", "restart_needed": true})).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PscRequest {
+    /// `card` or `ecps`.
+    login: String,
+    #[serde(default)]
+    national_id: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+async fn use_psc(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<PscRequest>(&body) else {
+        return bad_request(
+            "{\"login\": \"card\" or \"ecps\", \"national_id\": \"899700000001\", \"actor\": \"web:admin\"}",
+        );
+    };
+    let store = s.store.clone();
+    let (login, national_id) = (request.login.clone(), request.national_id.clone());
+    match blocking(move || store.use_psc(&login, national_id.as_deref())).await {
+        Ok(()) => {
+            s.audit.note(
+                &api_actor(request.actor.as_deref()),
+                "credential_changed",
+                None,
+                Some(&format!("psc {}", request.login)),
+            );
+            Json(json!({"credential": "psc", "login": request.login, "restart_needed": true}))
+                .into_response()
         }
         Err(response) => response,
     }

@@ -243,6 +243,45 @@ impl SettingsStore {
         Ok(())
     }
 
+    /// Pro Santé Connect: how the practitioner logs in (the card in the
+    /// reader, or the e-CPS app) and, for the app, their national id. The
+    /// provider's registration (issuer, client id, client authentication)
+    /// is the installer's, from facteur.toml's `[credential]`.
+    pub fn use_psc(&self, login: &str, national_id: Option<&str>) -> Result<(), SettingsError> {
+        let invalid = |key: &str, message: &str| SettingsError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        };
+        if !matches!(login, "card" | "ecps") {
+            return Err(invalid("credential.login", "`card` or `ecps`"));
+        }
+        let _writing = self.writing.lock().map_err(|_| SettingsError::Busy)?;
+        let mut layers = self.layers()?;
+        let is_psc = |c: &&toml::Value| lookup_kind(c) == Some("psc");
+        let Some(toml::Value::Table(mut psc)) = layers
+            .overlay
+            .get("credential")
+            .filter(is_psc)
+            .or_else(|| layers.base.get("credential").filter(is_psc))
+            .cloned()
+        else {
+            return Err(SettingsError::NotEditable("credential.login".into()));
+        };
+        psc.insert("login".into(), login.into());
+        match national_id.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(id) => {
+                psc.insert("national_id".into(), id.into());
+            }
+            None => {
+                psc.remove("national_id");
+            }
+        }
+        layers
+            .overlay
+            .insert("credential".into(), toml::Value::Table(psc));
+        self.commit(&layers)
+    }
+
     /// Checks and keeps an uploaded software certificate, and makes it the
     /// credential.
     pub fn use_pkcs12(

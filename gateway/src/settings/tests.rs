@@ -461,3 +461,43 @@ fn a_bad_backup_changes_nothing() {
         assert_eq!(kept, 0, "{what}: certificate files left behind");
     }
 }
+
+#[test]
+fn the_practice_chooses_how_to_log_in_to_pro_sante_connect() {
+    let (_dir, path) = factory();
+    let store = store(&path);
+    // No provider registration from the installer: nothing to choose.
+    assert!(matches!(
+        store.use_psc("ecps", None),
+        Err(SettingsError::NotEditable(_))
+    ));
+    let mut text = FACTORY.to_string();
+    text.push_str(
+        "[credential]\nkind = \"psc\"\nlogin = \"card\"\nissuer = \"https://psc.example\"\n\
+         client_id = \"facteur\"\nclient_secret_file = \"secret\"\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    store.use_psc("ecps", Some("899700000001")).unwrap();
+    let merged = Layers::read(&path).unwrap().merged();
+    assert_eq!(merged["credential"]["login"].as_str(), Some("ecps"));
+    assert_eq!(
+        merged["credential"]["national_id"].as_str(),
+        Some("899700000001")
+    );
+    // The installer's registration is kept whole.
+    assert_eq!(merged["credential"]["client_id"].as_str(), Some("facteur"));
+
+    // Checked like the file: a bad id or method changes nothing.
+    assert!(store.use_psc("sms", None).is_err());
+    let bad = store.use_psc("ecps", Some("12ab")).unwrap_err();
+    assert_eq!(bad.key().as_deref(), Some("credential.national_id"));
+    let merged = Layers::read(&path).unwrap().merged();
+    assert_eq!(
+        merged["credential"]["national_id"].as_str(),
+        Some("899700000001")
+    );
+    store.use_psc("card", None).unwrap();
+    let merged = Layers::read(&path).unwrap().merged();
+    assert_eq!(merged["credential"]["login"].as_str(), Some("card"));
+    assert!(merged["credential"].get("national_id").is_none());
+}
