@@ -253,7 +253,7 @@ def test_card_login_refused_for_an_unknown_practitioner_is_clear_and_nothing_is_
     f.wait_card(lambda c: c["state"] == "locked")
     assert f.unlock(PIN)[0] == 200
     refused = wait_psc(f, lambda s: s["state"] == "reconnect_needed")
-    assert refused["last_error"].startswith("Pro Santé Connect refused the card login: access_denied")
+    assert refused["last_error"].startswith("connexion par carte refusée par Pro Santé Connect (access_denied")
     assert refused["message"] == "reconnexion Pro Santé Connect nécessaire"
     assert psc.counters()["card_login"]["refused"] >= 1
     send(f, op, "PSC carte refusee")
@@ -292,7 +292,7 @@ def test_ecps_login_denied_then_expired_then_approved(world, boxes):
     request = approve_next(psc, "deny")
     assert request["binding_message"] == binding
     denied = wait_psc(f, lambda s: s["state"] == "reconnect_needed" and s["last_error"])
-    assert denied["last_error"] == "demande refusée dans l'application e-CPS"
+    assert denied["last_error"] == "demande refusée dans l’application e-CPS"
 
     # Not answered in time.
     status, asked = f.api("POST", "/v1/psc/login", {})
@@ -398,7 +398,7 @@ def test_provider_down_then_back(world, boxes):
     try:
         send(f, op, "PSC fournisseur injoignable")
         down = wait_psc(f, lambda s: s["state"] == "unreachable", timeout=20)
-        assert "Pro Santé Connect" in down["last_error"]
+        assert down["last_error"].startswith("Pro Santé Connect injoignable (")
         assert down["message"] == "Pro Santé Connect injoignable ; nouvel essai automatique"
         time.sleep(2)
         assert len(pending(f)) == 1
@@ -418,10 +418,69 @@ def test_tokens_the_operator_refuses_are_reported_and_nothing_is_lost(world, box
     ecps_connected(f, psc)
     send(f, op, f"PSC jeton {mode}")
     refused = wait_psc(f, lambda s: s["refused_tokens"] >= 1)
-    assert "jeton refusé par l'opérateur" in refused["last_error"]
+    assert "jeton refusé par l’opérateur" in refused["last_error"]
     entry = f.wait_queue(lambda q: q and "token" in (q[0]["last_reply"] or ""))[0]
     assert entry["status"] == "pending"
     assert "operator refused the Pro Santé Connect token" in entry["last_reply"]
     # Real tokens again: the next renewal gets one, and the message goes.
     psc.token_mode("normal")
     assert wait_delivered(op, f"PSC jeton {mode}", 1, timeout=90)
+
+
+def _reload(op, dovecot_mechanisms: str):
+    """Sets the mechanisms the operator's Dovecot offers (Postfix asks
+    Dovecot, so SMTP follows) and makes both masters read their files."""
+    import os
+    import signal
+
+    base = Path(op.env["OPERATOR_DIR"])
+    conf = base / "dovecot" / "dovecot.conf"
+    text = conf.read_text()
+    start = text.index("auth_mechanisms = ")
+    end = text.index("\n", start)
+    conf.write_text(text[:start] + f"auth_mechanisms = {dovecot_mechanisms}" + text[end:])
+    for pid_file in (base / "dovecot" / "run" / "master.pid", base / "spool" / "postfix" / "pid" / "master.pid"):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+    time.sleep(1.5)
+
+
+def test_oauthbearer_when_the_operator_offers_only_it(world, boxes, tmp_path):
+    psc, op = world
+    logs = Path(op.env["OPERATOR_LOG_DIR"])
+    postfix_before = (logs / "postfix.log").read_text(errors="replace").count("sasl_method=OAUTHBEARER")
+    dovecot_before = (logs / "dovecot.log").read_text(errors="replace").count("method=OAUTHBEARER")
+    _reload(op, "plain oauthbearer")
+    try:
+        import_dir = tmp_path / "import"
+        imap_port = free_port()
+        f = boxes(
+            ecps_credential(psc),
+            inbound=f'[inbound]\nimport_dir = "{import_dir}"\npoll_interval = 2\n',
+            imap=f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\nlisten_tls = []\n',
+        )
+        ecps_connected(f, psc)
+        send(f, op, "PSC oauthbearer sortant")
+        assert wait_delivered(op, "PSC oauthbearer sortant", 1)
+        send(f, op, "PSC oauthbearer retour", to=op.env["CLIENT_MAILBOX"])
+        deadline = time.time() + 60
+        found = []
+        while time.time() < deadline and not found:
+            found = [p for p in import_dir.rglob("*") if p.is_file() and b"PSC oauthbearer retour" in p.read_bytes()]
+            time.sleep(0.3)
+        assert found, f.api("GET", "/v1/status")[1]["inbound"]
+        client = imaplib.IMAP4("127.0.0.1", imap_port)
+        try:
+            client.starttls(ssl_context=ssl._create_unverified_context())
+            client.login(Facteur.USER, Facteur.PASSWORD)
+            assert client.select("INBOX")[0] == "OK"
+        finally:
+            client.logout()
+        assert psc_status(f)["refused_tokens"] == 0
+        # Both messages went with OAUTHBEARER; the fetcher and the relay
+        # logged in with it too.
+        postfix = (logs / "postfix.log").read_text(errors="replace").count("sasl_method=OAUTHBEARER")
+        dovecot = (logs / "dovecot.log").read_text(errors="replace").count("Login: user=<cabinet.dupont@test.mssante.fr>, method=OAUTHBEARER")
+        assert postfix - postfix_before >= 2
+        assert dovecot - dovecot_before >= 2
+    finally:
+        _reload(op, "plain xoauth2 oauthbearer")

@@ -80,7 +80,7 @@ pub fn psc(config_path: &Path, command: PscCommand) -> anyhow::Result<()> {
                             "{}",
                             status["last_error"]
                                 .as_str()
-                                .unwrap_or("la connexion n'a pas abouti")
+                                .unwrap_or("la connexion n’a pas abouti")
                         );
                     }
                 }

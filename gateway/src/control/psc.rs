@@ -90,7 +90,7 @@ async fn login(State(session): State<Shared>, body: axum::body::Bytes) -> Respon
                 Json(json!({
                     "approval": approval,
                     "message": format!(
-                        "Ouvrez l'application e-CPS sur votre téléphone et validez la demande « {} ».",
+                        "Ouvrez l’application e-CPS sur votre téléphone et validez la demande « {} ».",
                         approval.binding_message
                     ),
                     "status": session.status(),

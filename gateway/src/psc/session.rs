@@ -266,7 +266,7 @@ impl PscSession {
             }
             State::Connecting => Err("connexion à Pro Santé Connect en cours".into()),
             State::AwaitingApproval => Err(
-                "connexion Pro Santé Connect en attente de validation dans l'application e-CPS"
+                "connexion Pro Santé Connect en attente de validation dans l’application e-CPS"
                     .into(),
             ),
             // Card mode with the card ready: the background loop logs in.
@@ -283,10 +283,10 @@ impl PscSession {
             let message = match (&availability, i.state) {
                 (_, State::AwaitingApproval) => match &i.approval {
                     Some(a) => format!(
-                        "validez la demande « {} » dans l'application e-CPS",
+                        "validez la demande « {} » dans l’application e-CPS",
                         a.binding_message
                     ),
-                    None => "validez la demande dans l'application e-CPS".into(),
+                    None => "validez la demande dans l’application e-CPS".into(),
                 },
                 (Ok(()), _) => "connecté à Pro Santé Connect".into(),
                 (Err(reason), _) => reason.clone(),
@@ -354,7 +354,7 @@ impl PscSession {
         tracing::warn!(detail = %detail, "the operator refused the Pro Santé Connect access token");
         self.with(|i| {
             i.refused_tokens += 1;
-            i.last_error = Some(format!("jeton refusé par l'opérateur ({detail})"));
+            i.last_error = Some(format!("jeton refusé par l’opérateur ({detail})"));
             if let Some(t) = i.tokens.as_mut() {
                 t.access_expires = Instant::now();
                 t.access_expires_unix = now_unix();
@@ -470,7 +470,7 @@ impl PscSession {
         tracing::warn!(error = %text, "Pro Santé Connect unreachable");
         let changed = self
             .with(|i| {
-                i.last_error = Some(text.clone());
+                i.last_error = Some(format!("Pro Santé Connect injoignable ({text})"));
                 let usable = i
                     .tokens
                     .as_ref()
@@ -537,8 +537,9 @@ impl PscSession {
             Err(e) => {
                 tracing::warn!(error = %e, "Pro Santé Connect card login refused");
                 self.audit("psc.login_refused", &e.to_string());
-                self.set_state(State::ReconnectNeeded, Some(e.to_string()));
-                Err(PscError::Refused(e.to_string()))
+                let reason = card_refusal_in_french(&e);
+                self.set_state(State::ReconnectNeeded, Some(reason.clone()));
+                Err(PscError::Refused(reason))
             }
         }
     }
@@ -586,9 +587,9 @@ impl PscSession {
             Err(e) => {
                 let text = match e.code() {
                     Some("unknown_user_id") => {
-                        format!("Pro Santé Connect ne connaît pas l'identifiant {national_id}")
+                        format!("Pro Santé Connect ne connaît pas l’identifiant {national_id}")
                     }
-                    _ => e.to_string(),
+                    _ => format!("Pro Santé Connect a refusé la demande ({e})"),
                 };
                 self.with(|i| i.last_error = Some(text.clone()));
                 return Err(PscError::Refused(text));
@@ -646,9 +647,9 @@ impl PscSession {
                     None
                 }
                 Err(e) => Some(match e.code() {
-                    Some("access_denied") => "demande refusée dans l'application e-CPS".to_string(),
+                    Some("access_denied") => "demande refusée dans l’application e-CPS".to_string(),
                     Some("expired_token") => "demande expirée sans réponse".to_string(),
-                    _ => e.to_string(),
+                    _ => format!("Pro Santé Connect a refusé la connexion ({e})"),
                 }),
             };
             let failure = failure.or_else(|| {
@@ -785,6 +786,24 @@ impl PscSession {
                 }
             }
         }
+    }
+}
+
+/// Why a card login failed, for the practice.
+fn card_refusal_in_french(e: &CardLoginError) -> String {
+    match e {
+        CardLoginError::Refused { code, description } => format!(
+            "connexion par carte refusée par Pro Santé Connect ({code}{})",
+            description
+                .as_deref()
+                .map(|d| format!(" : {d}"))
+                .unwrap_or_default()
+        ),
+        CardLoginError::NeedsBrowser { .. } => {
+            "Pro Santé Connect demande une étape dans un navigateur : la connexion par carte depuis le boîtier n’est pas possible".into()
+        }
+        CardLoginError::Flow(text) => format!("connexion par carte interrompue ({text})"),
+        CardLoginError::Provider(p) => format!("Pro Santé Connect a répondu par une erreur ({p})"),
     }
 }
 
