@@ -236,11 +236,19 @@ def test_card_login_then_mail_goes_out_and_comes_in(world, boxes, pcsc, tmp_path
     finally:
         client.logout()
 
+    # A logout holds: the box does not log in again by itself.
+    status, out = f.api("POST", "/v1/psc/logout")
+    assert status == 200 and out["state"] == "reconnect_needed", out
+    time.sleep(3)
+    assert psc_status(f)["state"] == "reconnect_needed"
+    status, back = f.api("POST", "/v1/psc/login", {})
+    assert status == 200 and back["state"] == "connected", back
+
     # One PIN entry for all of it; the operator saw XOAUTH2 only.
     assert sim.status()["verify_attempts"] == 1
     dovecot = (Path(op.env["OPERATOR_LOG_DIR"]) / "dovecot.log").read_text(errors="replace")
-    assert "xoauth2" in dovecot.lower()
-    assert psc.counters()["card_login"]["ok"] == 1
+    assert "method=XOAUTH2" in dovecot
+    assert psc.counters()["card_login"]["ok"] == 2
 
 
 def test_card_login_refused_for_an_unknown_practitioner_is_clear_and_nothing_is_lost(

@@ -127,6 +127,9 @@ struct Inner {
     logins: u64,
     renewals: u64,
     refused_tokens: u64,
+    /// Card mode: the practice logged out; no login by itself until the
+    /// card is taken out and back, or a login is asked.
+    logged_out: bool,
 }
 
 /// The card side of a card-mode session.
@@ -199,6 +202,7 @@ impl PscSession {
                 logins: 0,
                 renewals: 0,
                 refused_tokens: 0,
+                logged_out: false,
             }),
             renewing: tokio::sync::Mutex::new(()),
             changed,
@@ -547,7 +551,10 @@ impl PscSession {
     /// Card mode: logs in now (the web admin's or the CLI's "connect").
     pub async fn login_with_card(&self) -> Result<(), PscError> {
         let _one = self.renewing.lock().await;
-        self.with(|i| i.generation += 1);
+        self.with(|i| {
+            i.generation += 1;
+            i.logged_out = false;
+        });
         self.card_login().await
     }
 
@@ -683,6 +690,7 @@ impl PscSession {
         let refresh = self
             .with(|i| {
                 i.generation += 1;
+                i.logged_out = true;
                 i.tokens.take().and_then(|t| t.refresh)
             })
             .flatten();
@@ -709,7 +717,7 @@ impl PscSession {
                 }))
             }
             (None, _) if self.method == LoginMethod::Ecps => None,
-            (None, _) if self.card_ready().is_err() => None,
+            (None, _) if i.logged_out || self.card_ready().is_err() => None,
             (None, State::ReconnectNeeded) => Some(CARD_RETRY),
             (None, _) => Some(Duration::ZERO),
         })
@@ -725,6 +733,9 @@ impl PscSession {
         }
         match self.card_ready() {
             Err(reason) => {
+                // Taking the card out ends a logout too: the next card
+                // logs in by itself.
+                self.with(|i| i.logged_out = false);
                 let had = self.with(|i| i.tokens.is_some()).unwrap_or(false);
                 if had {
                     tracing::info!(reason = %reason, "card gone: Pro Santé Connect session closed");
