@@ -305,3 +305,28 @@ lifetime_hours = {o.get('lifetime_hours', 120)}
     def reports(self) -> list:
         new = self.data_dir / "reports" / "new"
         return sorted(p.read_bytes() for p in new.iterdir()) if new.exists() else []
+
+
+def delivered_subjects(operator, prefix: str) -> list:
+    """Subjects starting with `prefix` in the demo correspondent's mailbox
+    at the operator."""
+    from email import message_from_bytes
+
+    out = []
+    for raw in operator.fetch_all(operator.env["DEMO_TO"]):
+        subject = message_from_bytes(raw)["Subject"] or ""
+        if subject.startswith(prefix):
+            out.append(subject)
+    return out
+
+
+def wait_delivered(operator, prefix: str, count: int, timeout: float = 60.0) -> list:
+    """Waits until `count` such messages reached the correspondent."""
+    deadline = time.time() + timeout
+    got = []
+    while time.time() < deadline:
+        got = delivered_subjects(operator, prefix)
+        if len(got) >= count:
+            return got
+        time.sleep(0.3)
+    raise TimeoutError(f"{len(got)} of {count} '{prefix}' messages delivered")

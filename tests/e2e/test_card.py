@@ -5,7 +5,6 @@ the test operator (Postfix + Dovecot)."""
 import sys
 import threading
 import time
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "card"))
 
 from card_fixture import PcscStack  # noqa: E402
+from facteur_harness import delivered_subjects, wait_delivered  # noqa: E402
 
 PIN = "1234"
 
@@ -50,26 +50,6 @@ def send(f, operator, subjects):
     with f.smtp() as client:
         for s in subjects:
             client.sendmail(operator.env["CLIENT_MAILBOX"], [operator.env["DEMO_TO"]], message(s))
-
-
-def delivered_subjects(operator, prefix: str) -> list:
-    out = []
-    for raw in operator.fetch_all(operator.env["DEMO_TO"]):
-        subject = message_from_bytes(raw)["Subject"] or ""
-        if subject.startswith(prefix):
-            out.append(subject)
-    return out
-
-
-def wait_delivered(operator, prefix: str, count: int, timeout: float = 60.0) -> list:
-    deadline = time.time() + timeout
-    got = []
-    while time.time() < deadline:
-        got = delivered_subjects(operator, prefix)
-        if len(got) >= count:
-            return got
-        time.sleep(0.3)
-    raise TimeoutError(f"{len(got)} of {count} '{prefix}' messages delivered")
 
 
 def test_mail_goes_out_under_the_card_identity(pcsc, operator, card_facteur):

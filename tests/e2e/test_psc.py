@@ -9,7 +9,6 @@ import imaplib
 import ssl
 import sys
 import time
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ sys.path.insert(0, str(TESTS / "psc"))
 sys.path.insert(0, str(TESTS / "card"))
 
 from card_fixture import PcscStack  # noqa: E402
-from facteur_harness import Facteur, free_port  # noqa: E402
+from facteur_harness import Facteur, free_port, wait_delivered  # noqa: E402
 from psc_fixture import start_with_operator  # noqa: E402
 
 PRACTITIONER = "899700000001"
@@ -119,26 +118,6 @@ def send(f, op, *subjects, to: str = None):
     with f.smtp() as client:
         for s in subjects:
             client.sendmail(op.env["CLIENT_MAILBOX"], [to or op.env["DEMO_TO"]], message(op, s, to))
-
-
-def delivered(op, prefix: str) -> list:
-    out = []
-    for raw in op.fetch_all(op.env["DEMO_TO"]):
-        subject = message_from_bytes(raw)["Subject"] or ""
-        if subject.startswith(prefix):
-            out.append(subject)
-    return out
-
-
-def wait_delivered(op, prefix: str, count: int, timeout: float = 60.0) -> list:
-    deadline = time.time() + timeout
-    got = []
-    while time.time() < deadline:
-        got = delivered(op, prefix)
-        if len(got) >= count:
-            return got
-        time.sleep(0.3)
-    raise TimeoutError(f"{len(got)} of {count} '{prefix}' messages delivered")
 
 
 def pending(f) -> list:
