@@ -4,7 +4,9 @@ in oauth2 mode, a Facteur daemon logging in with the e-CPS app (CIBA),
 facteur-web on loopback, and a real browser (tests/web/psc.spec.mjs). The
 spec asks for the login from the page; this test plays the practitioner's
 phone (approves, then denies, the request whose words the page shows) and
-stops and restarts the provider when asked."""
+stops and restarts the provider when asked. The spec then switches the
+mode of connection to the card and back to e-CPS; the daemon restarts in
+place each time."""
 
 import json
 import sys
@@ -75,7 +77,7 @@ def test_the_practitioner_connects_with_e_cps_from_the_web_admin(world, tmp_path
         assert decided == ["approve", "deny"], decided
         assert set(result["axe"]) == {
             "dashboard", "psc", "psc-waiting", "psc-connected", "psc-logout", "psc-refused", "psc-unknown",
-            "psc-down",
+            "psc-down", "psc-mode", "psc-card",
         }, result["axe"]
         assert all(v == [] for v in result["axe"].values()), result["axe"]
         for shot in result["screenshots"]:
@@ -89,5 +91,12 @@ def test_the_practitioner_connects_with_e_cps_from_the_web_admin(world, tmp_path
         assert asked.count("psc_login_requested") == 4 and "psc_logout_requested" in asked, asked
         done = {e["action"] for e in entries}
         assert {"psc.login", "psc.login_refused", "psc.logout"} <= done, done
+        # The two changes of mode, each followed by its restart.
+        changed = [(e["actor"], e.get("detail")) for e in entries if e["action"] == "credential_changed"]
+        assert changed == [("web:admin", "psc card"), ("web:admin", "psc ecps")], changed
+        assert asked.count("restart_requested") == 2, asked
+        # The daemon runs e-CPS again, with the identifier it had.
+        status, body = f.api("GET", "/v1/psc")
+        assert status == 200 and body["login"] == "ecps" and body["national_id"] == PRACTITIONER, body
     finally:
         f.stop()

@@ -3,7 +3,8 @@
 // its approval (and later a refusal) on the "phone" appearing without
 // anyone reloading the page; the logout after its confirmation; an
 // identifier the provider does not know and the provider down, said in
-// French. Started by tests/e2e/test_psc_web.py with FACTEUR_WEB_URL; the
+// French; the mode of connection switched to the card and back to e-CPS,
+// each time through the service's restart. Started by tests/e2e/test_psc_web.py with FACTEUR_WEB_URL; the
 // phone and the provider are played by pytest: this script prints
 // `need: <what>` and reads one line back (`ok <value>` or `fail <why>`) on
 // stdin. The last line printed is one JSON object; the exit code is
@@ -106,7 +107,8 @@ try {
   await page.waitForURL('**/psc');
   const facts = await page.locator('dl.facts').innerText();
   expect(facts.includes('avec l’application e-CPS') && facts.includes(PRACTITIONER), `facts: ${facts}`);
-  const field = page.getByLabel('Identifiant national du praticien');
+  // The login's field (the mode's own has a longer label).
+  const field = page.getByLabel('Identifiant national du praticien', { exact: true });
   expect(await field.inputValue() === PRACTITIONER, 'identifier not prefilled');
   await axe('psc');
   await step('psc');
@@ -175,6 +177,48 @@ try {
   await axe('psc-down');
   await step('psc-down');
   await need('provider-up');
+
+  // The mode of connection: to the card, then back to e-CPS. Each change
+  // restarts the service; the waiting page leads back here.
+  const cardMode = page.getByLabel('Avec la carte CPS du lecteur (le boîtier se connecte seul)');
+  const ecpsMode = page.getByLabel('Avec l’application e-CPS sur le téléphone (à valider à chaque connexion)');
+  const kept = page.getByLabel('Identifiant national du praticien, pour l’application e-CPS');
+  /** Saves the mode chosen; returns what the page says once back. */
+  const saveMode = async () => {
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Enregistrer', exact: true }).click();
+    await page.waitForURL('**/wizard/restarting**');
+    await page.waitForURL((u) => u.pathname === '/psc', { timeout: 60000 });
+    result.restart_ms = [...(result.restart_ms || []), Date.now() - started];
+    return (await page.getByRole('status').filter({ hasText: 'Mode de connexion' }).first().innerText()).trim();
+  };
+  await page.goto(url + '/psc');
+  expect(await ecpsMode.isChecked() && !(await cardMode.isChecked()), 'e-CPS not the mode checked');
+  expect(await kept.inputValue() === PRACTITIONER, 'identifier to keep not prefilled');
+  await cardMode.check();
+  // Only e-CPS uses the identifier: hidden while the card is chosen.
+  await kept.waitFor({ state: 'hidden' });
+  await axe('psc-mode');
+  await step('psc-mode');
+  result.card_mode = await saveMode();
+  expect(result.card_mode.includes('Mode de connexion enregistré : avec la carte CPS du lecteur'),
+    `card mode: ${result.card_mode}`);
+  expect(await cardMode.isChecked(), 'card not the mode checked after the restart');
+  let method = await page.locator('[data-field="method"]').innerText();
+  expect(method.includes('avec la carte CPS du lecteur'), `method after the restart: ${method}`);
+  await axe('psc-card');
+  await step('psc-card');
+
+  await ecpsMode.check();
+  await kept.waitFor({ state: 'visible' });
+  expect(await kept.inputValue() === PRACTITIONER, 'identifier not kept with the card');
+  result.ecps_mode = await saveMode();
+  expect(result.ecps_mode.includes('Mode de connexion enregistré : avec l’application e-CPS'),
+    `e-CPS mode: ${result.ecps_mode}`);
+  expect(await ecpsMode.isChecked(), 'e-CPS not the mode checked after the restart');
+  method = await page.locator('[data-field="method"]').innerText();
+  expect(method.includes('avec l’application e-CPS'), `method after the restart: ${method}`);
+  expect(await field.inputValue() === PRACTITIONER, 'login identifier not prefilled after the restart');
   result.ok = true;
 } catch (error) {
   result.ok = false;

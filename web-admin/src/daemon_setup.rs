@@ -220,6 +220,19 @@ impl Daemon {
         .map(drop)
     }
 
+    /// How the box logs in to Pro Santé Connect: `card` or `ecps`, and the
+    /// practitioner's national identifier to keep (none: the one kept is
+    /// forgotten). Applied at the next restart.
+    pub async fn use_psc(&self, login: &str, national_id: Option<&str>) -> Result<(), DaemonError> {
+        let mut body = serde_json::json!({"login": login, "actor": AUDIT_ACTOR});
+        if let Some(id) = national_id {
+            body["national_id"] = id.into();
+        }
+        self.send_json("POST", "/v1/credential/psc", body, WRITE_TIMEOUT)
+            .await
+            .map(drop)
+    }
+
     /// Sends an uploaded certificate and its password; both buffers are
     /// wiped after sending.
     pub async fn use_pkcs12(

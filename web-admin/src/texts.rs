@@ -427,6 +427,8 @@ pub fn audit_action(action: &str) -> &str {
         "contact_removed" => "Correspondant retiré du carnet",
         "psc_login_requested" => "Connexion à Pro Santé Connect demandée",
         "psc_logout_requested" => "Déconnexion de Pro Santé Connect demandée",
+        "credential_changed" => "Moyen de connexion de la messagerie changé",
+        "restart_requested" => "Redémarrage du service demandé",
         "psc.login" => "Connexion à Pro Santé Connect",
         "psc.login_refused" => "Connexion à Pro Santé Connect refusée",
         "psc.logout" => "Déconnexion de Pro Santé Connect",
@@ -1008,6 +1010,31 @@ pub const PSC_UNREACHABLE: &str = "Pro Santé Connect ne répond pas. Vérifiez 
 pub const PSC_LOGIN_REFUSED: &str = "Pro Santé Connect a refusé la connexion. La raison est indiquée ci-dessous (« Dernière erreur ») : vérifiez l’identifiant du praticien ou la carte, puis réessayez.";
 pub const PSC_RECONNECT_NEEDED: &str = "Reconnexion Pro Santé Connect nécessaire.";
 pub const PSC_CARD_NOT_READY: &str = "La carte CPS n’est pas prête : insérez-la dans le lecteur du boîtier et saisissez son code (page « Carte CPS »), puis réessayez.";
+pub const PSC_MODE_TITLE: &str = "Mode de connexion";
+pub const PSC_MODE_LEGEND: &str = "Comment le boîtier se connecte au nom du praticien";
+pub const PSC_MODE_CARD: &str = "Avec la carte CPS du lecteur (le boîtier se connecte seul)";
+pub const PSC_MODE_CARD_HINT: &str =
+    "La carte reste dans le lecteur du boîtier ; son code est demandé après chaque redémarrage.";
+pub const PSC_MODE_ECPS: &str =
+    "Avec l’application e-CPS sur le téléphone (à valider à chaque connexion)";
+pub const PSC_MODE_ECPS_HINT: &str = "Chaque connexion envoie une demande sur le téléphone du praticien, à valider dans l’application e-CPS.";
+pub const PSC_MODE_NATIONAL_ID: &str =
+    "Identifiant national du praticien, pour l’application e-CPS";
+pub const PSC_MODE_ID_HINT: &str = "8 suivi du numéro RPPS, chiffres uniquement (par exemple 899700000001). Il est proposé à chaque connexion ; laissé vide, il sera demandé à chaque fois.";
+pub const PSC_MODE_SAVE: &str = "Enregistrer";
+pub const PSC_MODE_RESTART: &str = "Pour appliquer ce choix, le service de messagerie redémarre (quelques secondes) ; le praticien devra ensuite se reconnecter à Pro Santé Connect.";
+pub const PSC_MODE_CHOOSE: &str = "Choisissez comment le boîtier se connecte : avec la carte CPS du lecteur ou avec l’application e-CPS.";
+pub const PSC_MODE_UNCHANGED: &str = "Le mode de connexion n’a pas changé.";
+pub const PSC_MODE_NOT_AVAILABLE: &str = "Le mode de connexion ne peut pas être changé sur ce boîtier : son installateur ne l’a pas inscrit auprès de Pro Santé Connect. Contactez votre installateur.";
+
+/// After the change and the restart, on « Pro Santé Connect ».
+pub fn psc_mode_saved(ecps: bool) -> String {
+    format!(
+        "Mode de connexion enregistré : {}.",
+        if ecps { PSC_BY_ECPS } else { PSC_BY_CARD }
+    )
+}
+
 pub const CHECK_PSC: &str = "Pro Santé Connect";
 pub const PSC_ALERT: &str = "Reconnexion Pro Santé Connect nécessaire";
 pub const PSC_ALERT_PAUSED: &str =

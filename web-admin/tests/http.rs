@@ -3665,7 +3665,12 @@ struct Psc {
     session_end: Option<i64>,
     /// The next login's refusal: (status, code).
     refuse: Option<(StatusCode, &'static str)>,
-    /// "POST /v1/psc/login {body}", "POST /v1/psc/logout", "POST /v1/audit {body}".
+    /// The next change of mode's refusal (422): (code, key).
+    refuse_mode: Option<(&'static str, Option<&'static str>)>,
+    /// The mode saved, applied at the next restart: (login, national_id).
+    saved_mode: Option<(&'static str, Option<String>)>,
+    /// "POST /v1/psc/login {body}", "POST /v1/psc/logout", "POST /v1/audit {body}",
+    /// "POST /v1/credential/psc {body}", "POST /v1/restart {body}".
     calls: Vec<String>,
 }
 
@@ -3776,6 +3781,48 @@ async fn fake_psc_audit(State(s): State<FakePsc>, body: String) -> Json<Value> {
     Json(json!({"seq": 1}))
 }
 
+/// `POST /v1/credential/psc` as the daemon's settings answer it: kept
+/// for the next start.
+async fn fake_psc_mode(State(s): State<FakePsc>, body: String) -> Response {
+    let mut p = s.lock().unwrap();
+    p.calls.push(format!("POST /v1/credential/psc {body}"));
+    if let Some((code, key)) = p.refuse_mode.take() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": code, "key": key, "message": "refused"})),
+        )
+            .into_response();
+    }
+    let request: Value = serde_json::from_str(&body).unwrap();
+    let login = match request["login"].as_str() {
+        Some("card") => "card",
+        Some("ecps") => "ecps",
+        _ => panic!("the web admin sent {body}"),
+    };
+    let national_id = request["national_id"].as_str().map(str::to_string);
+    p.saved_mode = Some((login, national_id));
+    Json(json!({"credential": "psc", "login": login, "restart_needed": true})).into_response()
+}
+
+/// The restart: the mode saved applies, the session's tokens are gone.
+async fn fake_psc_restart(State(s): State<FakePsc>, body: String) -> Response {
+    let mut p = s.lock().unwrap();
+    p.calls.push(format!("POST /v1/restart {body}"));
+    if let Some((login, national_id)) = p.saved_mode.take() {
+        p.login = login;
+        p.national_id = national_id;
+    }
+    p.state = if p.login == "card" {
+        "disconnected"
+    } else {
+        "reconnect_needed"
+    };
+    p.connected_since = None;
+    p.session_end = None;
+    p.binding = None;
+    (StatusCode::ACCEPTED, Json(json!({"restarting": true}))).into_response()
+}
+
 /// A box logging in with Pro Santé Connect (`login`: "ecps" or "card"),
 /// not connected yet.
 fn psc_harness(login: &'static str) -> (Harness, FakePsc) {
@@ -3792,6 +3839,8 @@ fn psc_harness(login: &'static str) -> (Harness, FakePsc) {
         connected_since: None,
         session_end: None,
         refuse: None,
+        refuse_mode: None,
+        saved_mode: None,
         calls: Vec::new(),
     }));
     let dir = tempfile::tempdir().unwrap();
@@ -3802,6 +3851,8 @@ fn psc_harness(login: &'static str) -> (Harness, FakePsc) {
         .route("/v1/psc/login", post(fake_psc_login))
         .route("/v1/psc/logout", post(fake_psc_logout))
         .route("/v1/audit", post(fake_psc_audit))
+        .route("/v1/credential/psc", post(fake_psc_mode))
+        .route("/v1/restart", post(fake_psc_restart))
         .with_state(psc.clone());
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     tokio::spawn(async move {
@@ -3820,6 +3871,17 @@ fn psc_logins(psc: &FakePsc) -> Vec<String> {
         .collect()
 }
 
+/// What was asked of the daemon's settings: the mode and the restart.
+fn psc_changes(psc: &FakePsc) -> Vec<String> {
+    psc.lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("POST /v1/credential/") || c.starts_with("POST /v1/restart"))
+        .cloned()
+        .collect()
+}
+
 /// The nav's entry, not the dashboard's links.
 const NAV_PSC_LINK: &str = "<li><a href=\"/psc\"";
 
@@ -3834,19 +3896,30 @@ async fn psc_pages_need_login_and_their_posts_need_csrf() {
     for path in ["/psc", "/psc/state", "/psc/logout"] {
         assert_eq!(t.get(path, None).await.location(), "/login", "{path}");
     }
-    for path in ["/psc/login", "/psc/logout"] {
-        let r = t.post(path, None, &[("csrf", "x"), ("confirm", "1")]).await;
+    for path in ["/psc/login", "/psc/logout", "/psc/mode"] {
+        let r = t
+            .post(
+                path,
+                None,
+                &[("csrf", "x"), ("confirm", "1"), ("login", "card")],
+            )
+            .await;
         assert_eq!(r.location(), "/login", "{path}");
     }
     let (cookie, csrf) = t.login().await;
     let other = "f".repeat(64);
-    for path in ["/psc/login", "/psc/logout"] {
+    for path in ["/psc/login", "/psc/logout", "/psc/mode"] {
         for form in [
-            vec![("confirm", "1"), ("national_id", NATIONAL_ID)],
+            vec![
+                ("confirm", "1"),
+                ("national_id", NATIONAL_ID),
+                ("login", "card"),
+            ],
             vec![
                 ("csrf", other.as_str()),
                 ("confirm", "1"),
                 ("national_id", NATIONAL_ID),
+                ("login", "card"),
             ],
         ] {
             let r = t.post(path, Some(&cookie), &form).await;
@@ -3865,6 +3938,7 @@ async fn psc_pages_need_login_and_their_posts_need_csrf() {
         r.body
     );
     assert!(psc_logins(&psc).is_empty(), "{:?}", psc_logins(&psc));
+    assert!(psc_changes(&psc).is_empty(), "{:?}", psc_changes(&psc));
     let script = t.get("/static/psc.js", None).await;
     assert_eq!(script.status, StatusCode::OK);
     assert_eq!(
@@ -4166,7 +4240,8 @@ async fn a_card_login_needs_no_identifier() {
     let (cookie, csrf) = t.login().await;
     let page = t.get("/psc", Some(&cookie)).await;
     assert!(page.body.contains("avec la carte CPS du lecteur"));
-    assert!(!page.body.contains("name=\"national_id\""));
+    // The login form asks for no identifier (the mode's form keeps one).
+    assert!(!page.body.contains("id=\"national_id\""));
     assert!(page.body.contains(">Se connecter</button>"));
     let r = t
         .post("/psc/login", Some(&cookie), &[("csrf", &csrf)])
@@ -4179,4 +4254,257 @@ async fn a_card_login_needs_no_identifier() {
     ));
     assert!(page.body.contains("href=\"/psc/logout\""));
     assert!(!page.body.contains("<script"));
+}
+
+/// The checked radio of the mode's form, from the page.
+fn checked_mode(page: &str) -> Option<&'static str> {
+    ["card", "ecps"].into_iter().find(|login| {
+        page.contains(&format!(
+            "id=\"login-{login}\" name=\"login\" type=\"radio\" value=\"{login}\" checked"
+        ))
+    })
+}
+
+#[tokio::test]
+async fn the_mode_of_connection_is_saved_then_the_daemon_restarts() {
+    let (t, psc) = psc_harness("ecps");
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("<h2 id=\"psc-mode-title\">Mode de connexion</h2>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("action=\"/psc/mode\""));
+    assert!(
+        page.body
+            .contains("Avec la carte CPS du lecteur (le boîtier se connecte seul)")
+    );
+    assert!(
+        page.body
+            .contains("Avec l’application e-CPS sur le téléphone (à valider à chaque connexion)")
+    );
+    assert_eq!(checked_mode(&page.body), Some("ecps"));
+    assert!(
+        page.body
+            .contains("id=\"mode-national-id\" name=\"national_id\"")
+    );
+    assert!(
+        page.body
+            .contains("value=\"899700000001\" aria-describedby=\"mode-national-id-hint\"")
+    );
+    assert!(page.body.contains("le service de messagerie redémarre"));
+    assert!(page.body.contains(">Enregistrer</button>"));
+
+    // To the card: the identifier is kept for a later return to e-CPS,
+    // then the daemon restarts and the browser waits for it.
+    let r = t
+        .post(
+            "/psc/mode",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("login", "card"),
+                ("national_id", NATIONAL_ID),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/wizard/restarting?next=%2Fpsc");
+    assert_eq!(
+        psc_changes(&psc),
+        [
+            "POST /v1/credential/psc {\"actor\":\"web:admin\",\"login\":\"card\",\"national_id\":\"899700000001\"}",
+            "POST /v1/restart {\"actor\":\"web:admin\"}",
+        ]
+    );
+    // The waiting page leads back to « Pro Santé Connect ».
+    let wait = t.get("/wizard/restarting?next=%2Fpsc", Some(&cookie)).await;
+    assert_eq!(wait.status, StatusCode::OK);
+    assert!(wait.body.contains("http-equiv=\"refresh\""));
+    assert!(
+        wait.body
+            .contains("href=\"/wizard/restarting?next=%2Fpsc\""),
+        "{}",
+        wait.body
+    );
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body.contains(
+            "role=\"status\">Mode de connexion enregistré : avec la carte CPS du lecteur."
+        ),
+        "{}",
+        page.body
+    );
+    assert_eq!(checked_mode(&page.body), Some("card"));
+    assert!(
+        page.body
+            .contains("<dd data-field=\"method\">avec la carte CPS du lecteur</dd>")
+    );
+
+    // The same again: nothing saved, no restart.
+    let r = t
+        .post(
+            "/psc/mode",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("login", "card"),
+                ("national_id", NATIONAL_ID),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/psc");
+    assert_eq!(psc_changes(&psc).len(), 2);
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("role=\"status\">Le mode de connexion n’a pas changé.")
+    );
+
+    // With the card, an identifier that could not be used is not kept
+    // (its field is hidden then).
+    t.post(
+        "/psc/mode",
+        Some(&cookie),
+        &[("csrf", &csrf), ("login", "card"), ("national_id", "12ab")],
+    )
+    .await;
+    assert_eq!(
+        psc_changes(&psc)[2],
+        "POST /v1/credential/psc {\"actor\":\"web:admin\",\"login\":\"card\"}"
+    );
+
+    // Back to e-CPS, with another practitioner's identifier.
+    let r = t
+        .post(
+            "/psc/mode",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("login", "ecps"),
+                ("national_id", " 899700000002 "),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/wizard/restarting?next=%2Fpsc");
+    assert_eq!(
+        psc_changes(&psc)[4],
+        "POST /v1/credential/psc {\"actor\":\"web:admin\",\"login\":\"ecps\",\"national_id\":\"899700000002\"}"
+    );
+    let page = t.get("/psc", Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains("role=\"status\">Mode de connexion enregistré : avec l’application e-CPS.")
+    );
+    assert_eq!(checked_mode(&page.body), Some("ecps"));
+    assert!(page.body.contains("avec l’application e-CPS"));
+    // Both forms offer the new identifier.
+    assert_eq!(page.body.matches("value=\"899700000002\"").count(), 2);
+}
+
+#[tokio::test]
+async fn psc_mode_refusals_are_said_in_french() {
+    let (t, psc) = psc_harness("ecps");
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+
+    // Refused here, what was typed shown again, nothing sent.
+    for (login, id, expected) in [
+        ("ecps", "12ab", "Identifiant national incorrect"),
+        ("ecps", "8997000000011", "Identifiant national incorrect"),
+        ("", NATIONAL_ID, "Choisissez comment le boîtier se connecte"),
+        (
+            "sms",
+            NATIONAL_ID,
+            "Choisissez comment le boîtier se connecte",
+        ),
+    ] {
+        let r = t
+            .post(
+                "/psc/mode",
+                Some(&cookie),
+                &[("csrf", &csrf), ("login", login), ("national_id", id)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{login} {id}");
+        assert!(
+            r.body.contains(&format!("role=\"alert\">{expected}")),
+            "{login} {id}: {}",
+            r.body
+        );
+        assert!(
+            r.body.contains(&format!(
+                "id=\"mode-national-id\" name=\"national_id\" type=\"text\" inputmode=\"numeric\" autocomplete=\"off\" value=\"{id}\""
+            )),
+            "{}",
+            r.body
+        );
+    }
+    assert!(psc_changes(&psc).is_empty(), "{:?}", psc_changes(&psc));
+
+    // The daemon's refusals; nothing restarts.
+    for (code, key, expected, login) in [
+        (
+            "invalid_setting",
+            Some("credential.national_id"),
+            "Identifiant national incorrect",
+            "ecps",
+        ),
+        (
+            "invalid_setting",
+            Some("credential.login"),
+            "Choisissez comment le boîtier se connecte",
+            "card",
+        ),
+        (
+            "not_editable",
+            Some("credential.login"),
+            "Le mode de connexion ne peut pas être changé sur ce boîtier",
+            "card",
+        ),
+    ] {
+        psc.lock().unwrap().refuse_mode = Some((code, key));
+        let r = t
+            .post(
+                "/psc/mode",
+                Some(&cookie),
+                &[
+                    ("csrf", &csrf),
+                    ("login", login),
+                    ("national_id", "899700000009"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        assert!(
+            r.body.contains(&format!("role=\"alert\">{expected}")),
+            "{code}: {}",
+            r.body
+        );
+        // The choice sent is the one checked again.
+        assert_eq!(checked_mode(&r.body), Some(login), "{code}");
+        assert!(r.body.contains("value=\"899700000009\""), "{code}");
+    }
+    let changes = psc_changes(&psc);
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(!changes.iter().any(|c| c.starts_with("POST /v1/restart")));
+
+    // The daemon down.
+    drop(t);
+    let t = harness_with(None);
+    t.claim().await;
+    let (cookie, csrf) = t.login().await;
+    let r = t
+        .post(
+            "/psc/mode",
+            Some(&cookie),
+            &[("csrf", &csrf), ("login", "card")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.body.contains("Le service Facteur ne répond pas"));
 }

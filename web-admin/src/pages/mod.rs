@@ -26,7 +26,7 @@ pub use diagnostics::{LogsForm, diagnostic_lights, diagnostics, logs};
 pub use directory::directory;
 pub use login::login;
 pub use paper::paper;
-pub use psc::{psc, psc_logout_confirmation, psc_outcome, psc_panel};
+pub use psc::{PscTyped, psc, psc_logout_confirmation, psc_outcome, psc_panel};
 pub use queue::{actionable, delete_confirmation, queue};
 pub use setup::setup;
 pub use tracking::{SearchForm, timeline, tracking};

@@ -6,6 +6,7 @@
 //! `/psc/state` every 2 s and puts the new panel ([`psc_panel`]) and the
 //! outcome ([`psc_outcome`]) in place; without it, the page says to reload.
 
+use super::wizard::radio;
 use super::{Nav, csrf_field, esc, layout, notice, time};
 use crate::daemon::PscView;
 use crate::texts;
@@ -166,6 +167,60 @@ pub fn psc_outcome(v: &PscView) -> (bool, String) {
     }
 }
 
+/// What was just sent and refused, shown again in its form.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PscTyped<'a> {
+    /// The identifier of a login.
+    pub national_id: Option<&'a str>,
+    /// The mode of connection chosen (`card`, `ecps` or anything sent)
+    /// and the identifier to keep.
+    pub mode: Option<(&'a str, &'a str)>,
+}
+
+/// « Mode de connexion »: the card or the e-CPS app, and the identifier
+/// the e-CPS requests go to. The identifier's field only matters for
+/// e-CPS: the stylesheet hides it while the card is chosen (`:has`), and
+/// without that it stays visible with its label saying what it is for.
+fn mode_form(csrf: &str, v: &PscView, typed: Option<(&str, &str)>) -> String {
+    let (login, national_id) = match typed {
+        Some((login, id)) => (login, id),
+        None => (v.login.as_str(), v.national_id.as_deref().unwrap_or("")),
+    };
+    format!(
+        "<section aria-labelledby=\"psc-mode-title\"><h2 id=\"psc-mode-title\">{title}</h2>\
+         <form method=\"post\" action=\"/psc/mode\" class=\"form psc-mode\">{csrf}\
+         <fieldset><legend>{legend}</legend>{card}{ecps}</fieldset>\
+         <div class=\"field ecps-only\"><label for=\"mode-national-id\">{id_label}</label>\
+         <input id=\"mode-national-id\" name=\"national_id\" type=\"text\" inputmode=\"numeric\" \
+         autocomplete=\"off\" value=\"{id}\" aria-describedby=\"mode-national-id-hint\">\
+         <p class=\"hint\" id=\"mode-national-id-hint\">{id_hint}</p></div>\
+         <p class=\"hint\">{restart}</p>\
+         <button type=\"submit\">{save}</button></form></section>",
+        title = esc(texts::PSC_MODE_TITLE),
+        csrf = csrf_field(csrf),
+        legend = esc(texts::PSC_MODE_LEGEND),
+        card = radio(
+            "login",
+            "card",
+            texts::PSC_MODE_CARD,
+            login == "card",
+            Some(texts::PSC_MODE_CARD_HINT),
+        ),
+        ecps = radio(
+            "login",
+            "ecps",
+            texts::PSC_MODE_ECPS,
+            login == "ecps",
+            Some(texts::PSC_MODE_ECPS_HINT),
+        ),
+        id_label = esc(texts::PSC_MODE_NATIONAL_ID),
+        id = esc(national_id),
+        id_hint = esc(texts::PSC_MODE_ID_HINT),
+        restart = esc(texts::PSC_MODE_RESTART),
+        save = esc(texts::PSC_MODE_SAVE),
+    )
+}
+
 /// The page: `view` is the daemon's answer (`None`: the box does not use
 /// Pro Santé Connect) or why there is none; `error` a refusal of the last
 /// action, `flash` the outcome of the one before the redirect.
@@ -175,7 +230,7 @@ pub fn psc(
     flash: Option<(&str, &str)>,
     error: Option<&str>,
     now: i64,
-    typed_id: Option<&str>,
+    typed: PscTyped<'_>,
 ) -> String {
     let mut body = flash.map(|(k, t)| notice(k, t)).unwrap_or_default();
     if let Some(e) = error {
@@ -187,9 +242,10 @@ pub fn psc(
         Ok(None) => body.push_str(&format!("<p>{}</p>", esc(texts::PSC_NOT_USED))),
         Ok(Some(v)) => body.push_str(&format!(
             "<p>{intro}</p><div id=\"psc-outcome\" role=\"status\"></div>\
-             <div id=\"psc-panel\">{panel}</div>",
+             <div id=\"psc-panel\">{panel}</div>{mode}",
             intro = esc(texts::PSC_INTRO),
-            panel = psc_panel(csrf, v, now, typed_id),
+            panel = psc_panel(csrf, v, now, typed.national_id),
+            mode = mode_form(csrf, v, typed.mode),
         )),
     }
     let page = layout(
@@ -255,7 +311,14 @@ mod tests {
 
     #[test]
     fn a_waiting_request_says_what_to_do_on_the_phone_and_loads_the_follower() {
-        let html = psc("tok", Ok(Some(&waiting())), None, None, NOW, None);
+        let html = psc(
+            "tok",
+            Ok(Some(&waiting())),
+            None,
+            None,
+            NOW,
+            PscTyped::default(),
+        );
         assert!(
             html.contains(
                 "Ouvrez l’application e-CPS sur votre téléphone et validez la demande « FACTEUR-7K3F »."
@@ -274,7 +337,7 @@ mod tests {
             approval: None,
             ..waiting()
         };
-        let html = psc("tok", Ok(Some(&idle)), None, None, NOW, None);
+        let html = psc("tok", Ok(Some(&idle)), None, None, NOW, PscTyped::default());
         assert!(!html.contains("<script"));
         assert!(html.contains("Reconnexion Pro Santé Connect nécessaire"));
         assert!(html.contains("value=\"899700000001\""));
@@ -318,6 +381,42 @@ mod tests {
             psc_outcome(&v).1,
             "La connexion n’a pas abouti : demande refusée dans l'application e-CPS."
         );
+    }
+
+    #[test]
+    fn the_mode_shows_the_current_choice_or_the_one_sent_escaped() {
+        let html = psc(
+            "tok",
+            Ok(Some(&waiting())),
+            None,
+            None,
+            NOW,
+            PscTyped::default(),
+        );
+        assert!(html.contains("value=\"ecps\" checked"), "{html}");
+        assert!(!html.contains("value=\"card\" checked"));
+        assert!(html.contains("class=\"field ecps-only\""));
+        let html = psc(
+            "tok",
+            Ok(Some(&waiting())),
+            None,
+            Some(texts::PSC_BAD_NATIONAL_ID),
+            NOW,
+            PscTyped {
+                national_id: None,
+                mode: Some(("card", "\"><b>")),
+            },
+        );
+        assert!(html.contains("value=\"card\" checked"));
+        assert!(!html.contains("value=\"ecps\" checked"));
+        assert!(
+            html.contains(
+                "value=\"&quot;&gt;&lt;b&gt;\" aria-describedby=\"mode-national-id-hint\""
+            )
+        );
+        // No Pro Santé Connect: nothing to choose.
+        let html = psc("tok", Ok(None), None, None, NOW, PscTyped::default());
+        assert!(!html.contains("/psc/mode"));
     }
 
     #[test]

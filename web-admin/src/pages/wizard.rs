@@ -79,7 +79,13 @@ fn field(
     )
 }
 
-fn radio(name: &str, value: &str, label: &str, checked: bool, hint: Option<&str>) -> String {
+pub(super) fn radio(
+    name: &str,
+    value: &str,
+    label: &str,
+    checked: bool,
+    hint: Option<&str>,
+) -> String {
     let id = format!("{name}-{value}");
     let hint_html = hint
         .map(|h| format!("<p class=\"hint\" id=\"{id}-hint\">{}</p>", esc(h)))

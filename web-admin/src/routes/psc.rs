@@ -1,8 +1,10 @@
-//! `GET /psc`, `GET /psc/state`, `POST /psc/login`, `GET|POST /psc/logout`:
-//! the Pro Santé Connect page. Same rules as the other pages: login,
-//! CSRF on every POST, the identifier checked before the daemon is asked.
-//! An e-CPS login answers at once (the request is on the phone); the page
-//! then follows it through `/psc/state` (`static/psc.js`).
+//! `GET /psc`, `GET /psc/state`, `POST /psc/login`, `GET|POST /psc/logout`,
+//! `POST /psc/mode`: the Pro Santé Connect page. Same rules as the other
+//! pages: login, CSRF on every POST, the identifier checked before the
+//! daemon is asked. An e-CPS login answers at once (the request is on the
+//! phone); the page then follows it through `/psc/state` (`static/psc.js`).
+//! A change of mode is a setting: saved, then the daemon restarts as after
+//! the settings pages.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use facteur::psc::settings::valid_national_id;
 
+use super::wizard::{restart_and_wait, setting_refusal};
 use super::{
     Shared, bad_form, bad_input, csrf_refused, daemon_status, html, parse_form, redirect,
     require_login, see_other,
@@ -30,6 +33,7 @@ pub(super) fn router() -> Router<Shared> {
         .route("/psc/state", get(psc_state))
         .route("/psc/login", post(login))
         .route("/psc/logout", get(logout_page).post(logout))
+        .route("/psc/mode", post(mode))
         .route("/static/psc.js", get(follower))
 }
 
@@ -51,13 +55,13 @@ async fn ask(app: &Shared) -> Result<Option<PscView>, DaemonError> {
 }
 
 /// The page; `error` is the refusal of what was just sent (with its
-/// status), `typed_id` the identifier sent, shown again.
+/// status), `typed` what was sent, shown again.
 async fn render(
     app: &Shared,
     s: &Session,
     flash: Option<(&str, &str)>,
     error: Option<(StatusCode, &str)>,
-    typed_id: Option<&str>,
+    typed: pages::PscTyped<'_>,
 ) -> Response {
     let view = ask(app).await;
     if let Err(e) = &view {
@@ -76,7 +80,7 @@ async fn render(
             flash,
             error.map(|(_, text)| text),
             now(),
-            typed_id,
+            typed,
         ),
     )
 }
@@ -92,7 +96,7 @@ async fn psc_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
         &s,
         flash.as_ref().map(|(k, t)| (*k, t.as_str())),
         None,
-        None,
+        pages::PscTyped::default(),
     )
     .await
 }
@@ -181,6 +185,13 @@ fn refusal(e: &DaemonError) -> (StatusCode, String) {
     }
 }
 
+fn typed_login(national_id: Option<&str>) -> pages::PscTyped<'_> {
+    pages::PscTyped {
+        national_id,
+        mode: None,
+    }
+}
+
 async fn login(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let (sid, s) = match require_login(&app, &headers) {
         Ok(v) => v,
@@ -207,7 +218,7 @@ async fn login(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Re
             &s,
             None,
             Some((StatusCode::UNPROCESSABLE_ENTITY, texts::PSC_BAD_NATIONAL_ID)),
-            Some(id),
+            typed_login(Some(id)),
         )
         .await;
     }
@@ -224,7 +235,14 @@ async fn login(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Re
         Err(e) => {
             tracing::warn!(error = ?e, "psc login refused");
             let (status, text) = refusal(&e);
-            render(&app, &s, None, Some((status, &text)), national_id).await
+            render(
+                &app,
+                &s,
+                None,
+                Some((status, &text)),
+                typed_login(national_id),
+            )
+            .await
         }
     }
 }
@@ -272,4 +290,110 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     see_other("/psc")
+}
+
+#[derive(serde::Deserialize)]
+struct ModeForm {
+    #[serde(default)]
+    csrf: String,
+    /// `card` or `ecps`.
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    national_id: Option<String>,
+}
+
+/// What a refusal of the mode says.
+fn mode_refusal(e: &DaemonError) -> (StatusCode, String) {
+    match e {
+        DaemonError::Refused { code, key, .. } if code == "invalid_setting" => {
+            match key.as_deref() {
+                Some("credential.national_id") => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    texts::PSC_BAD_NATIONAL_ID.into(),
+                ),
+                Some("credential.login") => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    texts::PSC_MODE_CHOOSE.into(),
+                ),
+                // The rest of the installer's registration no longer
+                // loads: the setting's name says where.
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, setting_refusal(e)),
+            }
+        }
+        // The installer did not register the box with Pro Santé Connect.
+        DaemonError::Refused { code, .. } if code == "not_editable" => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            texts::PSC_MODE_NOT_AVAILABLE.into(),
+        ),
+        DaemonError::Refused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, e.french()),
+        other => (daemon_status(other), other.french()),
+    }
+}
+
+/// The card or the e-CPS app, and the identifier to keep; then the
+/// restart that applies them.
+async fn mode(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let (sid, s) = match require_login(&app, &headers) {
+        Ok(v) => v,
+        Err(to) => return redirect(to),
+    };
+    let Some(form) = parse_form::<ModeForm>(body) else {
+        return bad_form();
+    };
+    if !s.csrf_matches(Some(&form.csrf)) {
+        tracing::warn!("psc mode refused: CSRF token missing or wrong");
+        return csrf_refused();
+    }
+    let typed_id = form.national_id.as_deref().map(str::trim).unwrap_or("");
+    let typed = pages::PscTyped {
+        national_id: None,
+        mode: Some((form.login.as_str(), typed_id)),
+    };
+    let refuse = |text: &'static str| {
+        render(
+            &app,
+            &s,
+            None,
+            Some((StatusCode::UNPROCESSABLE_ENTITY, text)),
+            typed,
+        )
+    };
+    let ecps = match form.login.as_str() {
+        "ecps" => true,
+        "card" => false,
+        _ => return refuse(texts::PSC_MODE_CHOOSE).await,
+    };
+    let typed_id = Some(typed_id).filter(|id| !id.is_empty());
+    let national_id = match typed_id {
+        Some(id) if valid_national_id(id) => Some(id),
+        Some(_) if ecps => return refuse(texts::PSC_BAD_NATIONAL_ID).await,
+        // With the card the identifier is the card's: a good one is kept
+        // for a later return to e-CPS, one that could not be used is not
+        // (its field is hidden while the card is chosen).
+        _ => None,
+    };
+    // The same mode again would only restart the daemon, and the
+    // practitioner would have to log in again for nothing.
+    if let Ok(Some(v)) = ask(&app).await
+        && v.login == form.login
+        && v.national_id.as_deref() == national_id
+    {
+        app.sessions
+            .set_flash(&sid, "info", texts::PSC_MODE_UNCHANGED.into());
+        return see_other("/psc");
+    }
+    match app.daemon.use_psc(&form.login, national_id).await {
+        Ok(()) => {
+            tracing::info!(login = %form.login, "psc mode changed from the web admin");
+            app.sessions
+                .set_flash(&sid, "info", texts::psc_mode_saved(ecps));
+            restart_and_wait(&app, "/psc").await
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "psc mode refused");
+            let (status, text) = mode_refusal(&e);
+            render(&app, &s, None, Some((status, &text)), typed).await
+        }
+    }
 }

@@ -195,7 +195,7 @@ fn host_of(headers: &HeaderMap, fallback: &str) -> String {
 // -- restart ------------------------------------------------------------------
 
 /// Asks the daemon to restart and sends the browser to wait for it.
-async fn restart_and_wait(app: &App, next: &'static str) -> Response {
+pub(super) async fn restart_and_wait(app: &App, next: &'static str) -> Response {
     app.restart_requested(Instant::now());
     if let Err(e) = app.daemon.restart().await {
         tracing::warn!(error = ?e, "restart not accepted by the daemon");
@@ -216,6 +216,7 @@ fn next_page(query: Option<&str>) -> &'static str {
         "/settings" => "/settings",
         "/settings/certificate" => "/settings/certificate",
         "/dashboard" => "/dashboard",
+        "/psc" => "/psc",
         _ => "/wizard",
     }
 }
@@ -401,7 +402,7 @@ async fn mailbox_submit(
 }
 
 /// The refusal of a setting, with the setting's name.
-fn setting_refusal(e: &DaemonError) -> String {
+pub(super) fn setting_refusal(e: &DaemonError) -> String {
     match e {
         DaemonError::Refused {
             code,
