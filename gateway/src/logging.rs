@@ -12,9 +12,15 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` overrides `level`.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The IMAP library traces every line it sends, a SASL response (with
+    // a Pro Santé Connect token) included: never below info, whatever the
+    // level asked.
+    if let Ok(quiet) = "async_imap=info".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -67,10 +67,16 @@ pub fn psc(config_path: &Path, command: PscCommand) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_secs(1));
                 let status =
                     super::control(config_path, |c| async move { c.get("/v1/psc").await })?;
+                // While a session runs, a new request shows as its
+                // pending approval, not as the state.
+                let waiting = !status["approval"].is_null()
+                    || matches!(
+                        status["state"].as_str(),
+                        Some("awaiting_approval" | "connecting")
+                    );
                 match status["state"].as_str() {
-                    Some("awaiting_approval") | Some("connecting") if started.elapsed() < limit => {
-                    }
-                    Some("connected") => {
+                    _ if waiting && started.elapsed() < limit => {}
+                    Some("connected") if status["approval"].is_null() => {
                         print_status(&status);
                         return Ok(());
                     }

@@ -109,7 +109,7 @@ async fn external_login(stream: &mut UpstreamStream) -> Result<(), UpstreamError
 /// in the command itself when the server takes SASL-IR.
 async fn bearer_login(
     stream: &mut UpstreamStream,
-    psc: &crate::psc::PscSession,
+    psc: &Arc<crate::psc::PscSession>,
     user: &str,
 ) -> Result<(), UpstreamError> {
     use crate::psc::sasl::{Mechanism, describe_challenge};
@@ -170,8 +170,16 @@ async fn bearer_login(
         None => until_tagged(stream, "f4").await?.1,
     };
     if ok(&tagged).is_err() {
-        psc.token_refused(&tagged);
-        return Err(UpstreamError::TokenRefused(tagged));
+        // Only an authentication failure says the token is bad; a
+        // temporary refusal (the operator could not check it) does not.
+        if tagged
+            .to_ascii_uppercase()
+            .contains("[AUTHENTICATIONFAILED]")
+        {
+            psc.token_refused(&tagged);
+            return Err(UpstreamError::TokenRefused(tagged));
+        }
+        return Err(UpstreamError::Refused(tagged));
     }
     Ok(())
 }

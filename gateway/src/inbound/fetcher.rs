@@ -637,7 +637,7 @@ impl async_imap::Authenticator for Bearer {
 /// XOAUTH2 (refused before it asked for anything).
 async fn bearer_login(
     mut client: async_imap::Client<TlsStream<TcpStream>>,
-    psc: &crate::psc::PscSession,
+    psc: &Arc<crate::psc::PscSession>,
     user: &str,
 ) -> Result<Session, FetchError> {
     use crate::psc::sasl::Mechanism;
@@ -661,11 +661,16 @@ async fn bearer_login(
                     client = back;
                     continue;
                 }
-                let detail = refusal
-                    .lock()
-                    .ok()
-                    .and_then(|r| r.clone())
-                    .unwrap_or_else(|| e.to_string());
+                let challenge = refusal.lock().ok().and_then(|r| r.clone());
+                let text = e.to_string();
+                // The error challenge, or an authentication failure, says
+                // the token is bad; a dropped connection or a temporary
+                // refusal says nothing of it.
+                let detail = match challenge {
+                    Some(status) => status,
+                    None if text.to_ascii_uppercase().contains("AUTHENTICATIONFAILED") => text,
+                    None => return Err(FetchError::Authenticate(text)),
+                };
                 psc.token_refused(&detail);
                 return Err(FetchError::Authenticate(format!(
                     "the operator refused the Pro Santé Connect token: {detail}"

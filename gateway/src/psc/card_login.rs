@@ -113,7 +113,7 @@ pub fn read_callback(location: &Url, state: &str) -> Result<Zeroizing<String>, C
     let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
     if let Some(code) = params.get("error") {
         return Err(CardLoginError::Refused {
-            code: code.clone(),
+            code: code.chars().take(60).collect(),
             description: params
                 .get("error_description")
                 .map(|d| d.chars().take(200).collect()),
@@ -172,12 +172,14 @@ impl CookieJar {
 }
 
 /// Runs the authorization request over `card_http` (TLS with the card)
-/// and returns the authorization code.
+/// and returns the authorization code. Redirects are followed only to
+/// `allowed_hosts` (the provider's): the card is never shown elsewhere.
 pub async fn authorize(
     card_http: &ProviderHttp,
     start: Url,
     redirect_uri: &str,
     state: &str,
+    allowed_hosts: &[String],
 ) -> Result<Zeroizing<String>, CardLoginError> {
     let redirect = Url::parse(redirect_uri)
         .map_err(|_| CardLoginError::Flow(format!("redirect URI `{redirect_uri}` is not a URL")))?;
@@ -211,6 +213,12 @@ pub async fn authorize(
                         .map(|d| d.chars().take(200).collect()),
                 });
             }
+            if answer.status >= 400 {
+                return Err(CardLoginError::Refused {
+                    code: format!("http_{}", answer.status),
+                    description: Some(format!("{}{}", host, at.path())),
+                });
+            }
             return Err(CardLoginError::NeedsBrowser {
                 status: answer.status,
                 at: format!("{}{}", host, at.path()),
@@ -231,6 +239,15 @@ pub async fn authorize(
             return Err(CardLoginError::Flow(
                 "the provider redirected to an address that is not https".into(),
             ));
+        }
+        let next_host = next.host_str().unwrap_or_default();
+        if !allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(next_host))
+        {
+            return Err(CardLoginError::Flow(format!(
+                "the provider redirected to another server ({next_host}); the card is not shown there"
+            )));
         }
         at = next;
     }

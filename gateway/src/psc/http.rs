@@ -12,6 +12,7 @@ use hyper::{HeaderMap, Method, Request};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use url::Url;
+use zeroize::Zeroizing;
 
 /// Largest answer read: discovery documents and token answers are a few
 /// kilobytes, a login page a few dozen.
@@ -19,6 +20,7 @@ const MAX_BODY: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    /// The address without its query (which may carry login parameters).
     #[error("address `{0}`: {1}")]
     Url(String, &'static str),
     #[error("cannot reach Pro Santé Connect at {address}: {message}")]
@@ -29,12 +31,12 @@ pub enum HttpError {
     Protocol(String),
 }
 
-/// What came back.
-#[derive(Debug)]
+/// What came back. No `Debug`: the body may hold tokens.
 pub struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    /// Wiped when dropped (token answers).
+    pub body: Zeroizing<Vec<u8>>,
 }
 
 impl Answer {
@@ -100,7 +102,7 @@ impl ProviderHttp {
     ) -> Result<Answer, HttpError> {
         let host = url
             .host_str()
-            .ok_or(HttpError::Url(url.to_string(), "no host"))?;
+            .ok_or_else(|| HttpError::Url(without_query(url), "no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(443);
         let authority = match url.port() {
@@ -116,7 +118,7 @@ impl ProviderHttp {
             .map_err(|e| unreachable(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(host.to_string())
-            .map_err(|_| HttpError::Url(url.to_string(), "not a host name"))?;
+            .map_err(|_| HttpError::Url(without_query(url), "not a host name"))?;
         let tls = self
             .tls
             .connect(name, tcp)
@@ -154,13 +156,23 @@ impl ProviderHttp {
             .await
             .map_err(|e| HttpError::Protocol(e.to_string()))?
             .to_bytes()
-            .to_vec();
+            .to_vec()
+            .into();
         Ok(Answer {
             status,
             headers,
             body,
         })
     }
+}
+
+fn without_query(url: &Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.path()
+    )
 }
 
 /// `application/x-www-form-urlencoded` body of `pairs`.

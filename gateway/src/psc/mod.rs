@@ -95,8 +95,10 @@ pub fn session(
         &settings.client_key,
     ) {
         (Some(file), _, _) => {
-            let secret = std::fs::read_to_string(file)
-                .map_err(|e| SetupError::Read(file.display().to_string(), e))?;
+            let secret = Zeroizing::new(
+                std::fs::read_to_string(file)
+                    .map_err(|e| SetupError::Read(file.display().to_string(), e))?,
+            );
             (
                 ClientAuth::Secret(Zeroizing::new(secret.trim().to_string())),
                 provider_tls(settings, &all, Presents::Nothing)?,

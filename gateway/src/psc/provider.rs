@@ -93,7 +93,7 @@ impl Metadata {
         if metadata.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(ProviderError::BadAnswer(format!(
                 "the discovery document names the issuer `{}`, not `{issuer}`",
-                metadata.issuer
+                metadata.issuer.chars().take(200).collect::<String>()
             )));
         }
         for endpoint in [
@@ -141,12 +141,12 @@ impl std::fmt::Debug for Grant {
 
 #[derive(Deserialize)]
 struct TokenAnswer {
-    access_token: String,
+    access_token: Zeroizing<String>,
     token_type: String,
     #[serde(default)]
     expires_in: Option<u64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<Zeroizing<String>>,
     #[serde(default)]
     refresh_expires_in: Option<u64>,
 }
@@ -197,38 +197,43 @@ pub fn read_token_answer(answer: &Answer) -> Result<Grant, ProviderError> {
         ));
     }
     Ok(Grant {
-        access_token: Zeroizing::new(t.access_token),
+        access_token: t.access_token,
         expires_in: t
             .expires_in
             .unwrap_or(300)
             .clamp(MIN_LIFETIME, MAX_LIFETIME),
-        refresh_token: t
-            .refresh_token
-            .filter(|r| !r.is_empty())
-            .map(Zeroizing::new),
-        refresh_expires_in: t.refresh_expires_in.filter(|s| *s > 0),
+        refresh_token: t.refresh_token.filter(|r| !r.is_empty()),
+        // A year at most: a session never lasts longer, and dates stay sane.
+        refresh_expires_in: t
+            .refresh_expires_in
+            .filter(|s| *s > 0)
+            .map(|s| s.min(366 * 24 * 3600)),
     })
 }
 
-/// 2xx goes on; an OAuth error body becomes `Refused`; other failures by status.
+/// 2xx goes on. A 5xx, 408 or 429 (or the OAuth codes that say the same)
+/// is the provider's passing trouble, whatever its body; another OAuth
+/// error body becomes `Refused`.
 fn check(answer: &Answer) -> Result<(), ProviderError> {
     if (200..300).contains(&answer.status) {
         return Ok(());
     }
+    if answer.status >= 500 || answer.status == 408 || answer.status == 429 {
+        return Err(ProviderError::ServerError(answer.status));
+    }
     if let Ok(e) = serde_json::from_slice::<ErrorAnswer>(&answer.body) {
+        if matches!(e.error.as_str(), "temporarily_unavailable" | "server_error") {
+            return Err(ProviderError::ServerError(answer.status));
+        }
         return Err(ProviderError::Refused {
-            code: e.error,
+            code: e.error.chars().take(60).collect(),
             description: e.error_description.map(|d| d.chars().take(200).collect()),
         });
     }
-    if answer.status >= 500 {
-        Err(ProviderError::ServerError(answer.status))
-    } else {
-        Err(ProviderError::Refused {
-            code: format!("http_{}", answer.status),
-            description: None,
-        })
-    }
+    Err(ProviderError::Refused {
+        code: format!("http_{}", answer.status),
+        description: None,
+    })
 }
 
 /// The provider, reached with the box's client authentication.
@@ -339,7 +344,8 @@ impl Provider {
             .http
             .send(Method::POST, &url, &headers, Some(form(&pairs)))
             .await?;
-        if answer.status >= 500 {
+        // An endpoint that moved or broke: discovery is read again next time.
+        if answer.status >= 500 || answer.status == 404 || answer.status == 410 {
             self.forget_metadata();
         }
         Ok(answer)
@@ -466,7 +472,7 @@ mod tests {
         Answer {
             status,
             headers: Default::default(),
-            body: body.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec().into(),
         }
     }
 
@@ -509,6 +515,18 @@ mod tests {
         );
         let e = read_token_answer(&answer(503, "busy")).unwrap_err();
         assert!(e.is_transient());
+        // Passing trouble, even with an OAuth body: the session goes on.
+        for (status, body) in [
+            (500, r#"{"error":"unknown_error"}"#),
+            (429, ""),
+            (400, r#"{"error":"temporarily_unavailable"}"#),
+        ] {
+            let e = read_token_answer(&answer(status, body)).unwrap_err();
+            assert!(e.is_transient(), "{status} {body}");
+        }
+        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(10_000));
+        let e = read_token_answer(&answer(400, &long)).unwrap_err();
+        assert_eq!(e.code().map(str::len), Some(60));
         let e = read_token_answer(&answer(404, "")).unwrap_err();
         assert_eq!(e.code(), Some("http_404"));
     }

@@ -121,15 +121,29 @@ struct Inner {
     national_id: Option<String>,
     approval: Option<Approval>,
     last_error: Option<String>,
-    /// Bumped by every new login and logout: a CIBA poll that sees
-    /// another value stops.
+    /// Bumped by every new login attempt and logout: a login (CIBA poll,
+    /// card login) started under another value is dropped.
     generation: u64,
+    /// Bumped whenever the set of tokens is replaced by a login or
+    /// dropped: a renewal applies only to the set it renewed.
+    epoch: u64,
+    /// Card logins refused in a row (the retry waits longer each time).
+    card_refusals: u32,
     logins: u64,
     renewals: u64,
     refused_tokens: u64,
     /// Card mode: the practice logged out; no login by itself until the
     /// card is taken out and back, or a login is asked.
     logged_out: bool,
+}
+
+/// What a new set of tokens comes from, to check it still applies.
+#[derive(Clone, Copy)]
+enum Since {
+    /// A login started under this generation.
+    Login(u64),
+    /// A renewal of the token set of this epoch.
+    Renewal(u64),
 }
 
 /// The card side of a card-mode session.
@@ -140,6 +154,7 @@ pub struct CardSide {
 
 pub struct PscSession {
     method: LoginMethod,
+    issuer: String,
     scope: String,
     redirect_uri: String,
     refresh_before: Duration,
@@ -168,9 +183,11 @@ impl std::fmt::Debug for PscSession {
 /// Seconds of a CIBA request's life at least, and the polling interval's bounds.
 const SLOW_DOWN_STEP: u64 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// A refused card login is tried again this often (the cause may be
-/// mended on the provider's side), and at once on a card event.
+/// A refused card login is tried again after this (the cause may be
+/// mended on the provider's side), twice as long after each refusal up to
+/// `CARD_RETRY_MAX`, and at once on a card event.
 const CARD_RETRY: Duration = Duration::from_secs(300);
+const CARD_RETRY_MAX: Duration = Duration::from_secs(3600);
 
 impl PscSession {
     pub fn new(
@@ -187,6 +204,7 @@ impl PscSession {
         };
         PscSession {
             method: settings.login,
+            issuer: settings.issuer.clone(),
             scope: settings.scope.clone(),
             redirect_uri: settings.redirect_uri.clone(),
             refresh_before: Duration::from_secs(settings.refresh_before),
@@ -199,6 +217,8 @@ impl PscSession {
                 approval: None,
                 last_error: None,
                 generation: 0,
+                epoch: 0,
+                card_refusals: 0,
                 logins: 0,
                 renewals: 0,
                 refused_tokens: 0,
@@ -220,13 +240,12 @@ impl PscSession {
         self.inner.lock().ok().map(|mut i| f(&mut i))
     }
 
-    /// Tells the daemon's parts, and the background loop, which plans its
-    /// next renewal from the new state.
+    /// Tells the daemon's parts (delivery, fetcher) that availability
+    /// may have changed.
     fn notify(&self) {
         for n in &self.changed {
             n.notify_one();
         }
-        self.wake.notify_one();
     }
 
     fn audit(&self, action: &str, detail: &str) {
@@ -328,17 +347,34 @@ impl PscSession {
 
     /// The access token for a login at the operator: the current one when
     /// it has some life left, else renewed now.
-    pub async fn access_token(&self) -> Result<Zeroizing<String>, PscError> {
+    pub async fn access_token(self: &Arc<Self>) -> Result<Zeroizing<String>, PscError> {
         if let Some(token) = self.current_token() {
             return Ok(token);
         }
-        let _one = self.renewing.lock().await;
-        if let Some(token) = self.current_token() {
-            return Ok(token);
-        }
-        self.renew().await?;
+        let session = self.clone();
+        self.detached(async move {
+            let _one = session.renewing.lock().await;
+            if session.current_token().is_none() {
+                session.renew().await?;
+            }
+            Ok(())
+        })
+        .await?;
         self.current_token()
             .ok_or_else(|| PscError::Unreachable("the new access token is already over".into()))
+    }
+
+    /// Runs `work` in a task of its own and waits for it: a caller that
+    /// gives up (a timeout, a client gone) never cuts a renewal or a login
+    /// half-way, after the provider rotated the refresh token but before
+    /// the box kept the new one.
+    async fn detached(
+        &self,
+        work: impl Future<Output = Result<(), PscError>> + Send + 'static,
+    ) -> Result<(), PscError> {
+        tokio::spawn(work)
+            .await
+            .unwrap_or_else(|e| Err(PscError::Usage(format!("the session task failed: {e}"))))
     }
 
     /// The access token if it lives a little longer (a quarter of its
@@ -366,11 +402,20 @@ impl PscSession {
         });
     }
 
-    fn store(&self, grant: Grant, how: &str) {
+    /// Keeps the tokens of a login started under `generation`, or of a
+    /// renewal of the token set `epoch`; `false` (and nothing kept) when
+    /// the session changed meanwhile (logout, card out, another login).
+    fn store(&self, grant: Grant, how: &str, since: Since) -> bool {
         let now = Instant::now();
         let lifetime = Duration::from_secs(grant.expires_in);
-        let changed = self
+        let applied = self
             .with(|i| {
+                match since {
+                    Since::Login(g) if g != i.generation => return None,
+                    Since::Renewal(e) if e != i.epoch || i.tokens.is_none() => return None,
+                    Since::Login(_) => i.epoch += 1,
+                    Since::Renewal(_) => {}
+                }
                 let connected_since = match (&i.tokens, how) {
                     (Some(t), "renewal") => t.connected_since,
                     _ => now_unix(),
@@ -401,11 +446,19 @@ impl PscSession {
                 }
                 i.approval = None;
                 i.last_error = None;
+                i.card_refusals = 0;
                 let before = i.state;
                 i.state = State::Connected;
-                before != State::Connected
+                Some(before != State::Connected)
             })
-            .unwrap_or(false);
+            .flatten();
+        let Some(changed) = applied else {
+            tracing::info!(
+                how,
+                "Pro Santé Connect tokens dropped: the session changed meanwhile"
+            );
+            return false;
+        };
         tracing::info!(
             how,
             expires_in = lifetime.as_secs(),
@@ -414,6 +467,9 @@ impl PscSession {
         if changed {
             self.notify();
         }
+        // The background loop plans the next renewal from these.
+        self.wake.notify_one();
+        true
     }
 
     fn set_state(&self, state: State, error: Option<String>) {
@@ -427,8 +483,10 @@ impl PscSession {
                 if state != State::AwaitingApproval {
                     i.approval = None;
                 }
-                if matches!(state, State::ReconnectNeeded | State::Disconnected) {
-                    i.tokens = None;
+                if matches!(state, State::ReconnectNeeded | State::Disconnected)
+                    && i.tokens.take().is_some()
+                {
+                    i.epoch += 1;
                 }
                 before != state
             })
@@ -442,25 +500,58 @@ impl PscSession {
     /// login (card mode) or `ReconnectNeeded` (e-CPS). The caller holds
     /// `renewing`.
     async fn renew(&self) -> Result<(), PscError> {
-        let refresh = self
-            .with(|i| i.tokens.as_ref().and_then(|t| t.refresh.clone()))
-            .flatten();
+        let Some((refresh, epoch, generation, logged_out)) = self.with(|i| {
+            (
+                i.tokens.as_ref().and_then(|t| t.refresh.clone()),
+                i.epoch,
+                i.generation,
+                i.logged_out,
+            )
+        }) else {
+            return Err(PscError::Usage("the session's state is broken".into()));
+        };
+        if logged_out {
+            return Err(PscError::ReconnectNeeded("déconnecté à la demande".into()));
+        }
         if let Some(refresh) = refresh {
             match self.provider.refresh(&refresh).await {
                 Ok(grant) => {
-                    self.store(grant, "renewal");
-                    return Ok(());
+                    return if self.store(grant, "renewal", Since::Renewal(epoch)) {
+                        Ok(())
+                    } else {
+                        Err(PscError::Usage(
+                            "the session changed during the renewal".into(),
+                        ))
+                    };
                 }
-                Err(e) if e.is_transient() => return Err(self.unreachable(&e)),
+                // Only `invalid_grant` says the refresh token is over; any
+                // other failure (a 5xx, a rate limit, a proxy's page) keeps
+                // it for the next try.
+                Err(e) if e.code() != Some("invalid_grant") => {
+                    return Err(self.renewal_failed(&e));
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the Pro Santé Connect session ended");
                     self.audit("psc.session_ended", &e.to_string());
-                    self.with(|i| i.tokens = None);
+                    let ended = self
+                        .with(|i| {
+                            let same = i.epoch == epoch;
+                            if same && i.tokens.take().is_some() {
+                                i.epoch += 1;
+                            }
+                            same
+                        })
+                        .unwrap_or(false);
+                    if !ended {
+                        return Err(PscError::Usage(
+                            "the session changed during the renewal".into(),
+                        ));
+                    }
                 }
             }
         }
         match self.method {
-            LoginMethod::Card => self.card_login().await,
+            LoginMethod::Card => self.card_login(generation).await,
             LoginMethod::Ecps => {
                 let reason = "la session Pro Santé Connect a pris fin".to_string();
                 self.set_state(State::ReconnectNeeded, Some(reason.clone()));
@@ -469,12 +560,31 @@ impl PscSession {
         }
     }
 
+    /// A renewal or login that may work later: the tokens are kept, the
+    /// state says why mail waits once the access token is over.
+    fn renewal_failed(&self, e: &ProviderError) -> PscError {
+        if e.is_transient() {
+            return self.unreachable(e);
+        }
+        let text = e.to_string();
+        tracing::warn!(error = %text, "Pro Santé Connect renewal failed; tried again later");
+        self.note_failure(format!(
+            "renouvellement Pro Santé Connect impossible pour l’instant ({text})"
+        ));
+        PscError::Unreachable(text)
+    }
+
     fn unreachable(&self, e: &dyn std::fmt::Display) -> PscError {
         let text = e.to_string();
         tracing::warn!(error = %text, "Pro Santé Connect unreachable");
+        self.note_failure(format!("Pro Santé Connect injoignable ({text})"));
+        PscError::Unreachable(text)
+    }
+
+    fn note_failure(&self, reason: String) {
         let changed = self
             .with(|i| {
-                i.last_error = Some(format!("Pro Santé Connect injoignable ({text})"));
+                i.last_error = Some(reason);
                 let usable = i
                     .tokens
                     .as_ref()
@@ -489,12 +599,11 @@ impl PscSession {
         if changed {
             self.notify();
         }
-        PscError::Unreachable(text)
     }
 
     /// Logs in with the card in the reader (card mode). The caller holds
     /// `renewing`.
-    async fn card_login(&self) -> Result<(), PscError> {
+    async fn card_login(&self, generation: u64) -> Result<(), PscError> {
         let Some(card) = &self.card else {
             return Err(PscError::Usage(
                 "the box logs in with the e-CPS app, not the card".into(),
@@ -504,7 +613,21 @@ impl PscSession {
             self.set_state(State::Disconnected, None);
             return Err(PscError::Card(reason));
         }
-        self.set_state(State::Connecting, None);
+        // "Connecting" only from a session that is not there: a retry
+        // after a failure keeps saying why mail waits.
+        let changed = self
+            .with(|i| {
+                let idle = i.tokens.is_none()
+                    && matches!(i.state, State::Disconnected | State::ReconnectNeeded);
+                if idle {
+                    i.state = State::Connecting;
+                }
+                idle
+            })
+            .unwrap_or(false);
+        if changed {
+            self.notify();
+        }
         let result = async {
             let metadata = self.provider.metadata().await?;
             let endpoint = metadata.authorization_endpoint.as_deref().ok_or_else(|| {
@@ -518,9 +641,20 @@ impl PscSession {
                 &self.scope,
                 &challenge,
             )?;
-            let code =
-                card_login::authorize(&card.http, start, &self.redirect_uri, &challenge.state)
-                    .await?;
+            // The card is shown to the provider's own servers only.
+            let allowed: Vec<String> = [Some(self.issuer.as_str()), Some(endpoint)]
+                .into_iter()
+                .flatten()
+                .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+                .collect();
+            let code = card_login::authorize(
+                &card.http,
+                start,
+                &self.redirect_uri,
+                &challenge.state,
+                &allowed,
+            )
+            .await?;
             let grant = self
                 .provider
                 .exchange_code(&code, &challenge.verifier, &self.redirect_uri)
@@ -530,18 +664,23 @@ impl PscSession {
         .await;
         match result {
             Ok(grant) => {
+                if !self.store(grant, "card login", Since::Login(generation)) {
+                    return Err(PscError::Usage(
+                        "the session changed during the login".into(),
+                    ));
+                }
                 self.with(|i| {
                     i.national_id = card_national_id(&card.credential).or(i.national_id.take())
                 });
-                self.store(grant, "card login");
                 self.audit("psc.login", "carte CPS");
                 Ok(())
             }
-            Err(e) if e.is_transient() => Err(self.unreachable(&e)),
+            Err(CardLoginError::Provider(e)) => Err(self.renewal_failed(&e)),
             Err(e) => {
                 tracing::warn!(error = %e, "Pro Santé Connect card login refused");
                 self.audit("psc.login_refused", &e.to_string());
                 let reason = card_refusal_in_french(&e);
+                self.with(|i| i.card_refusals = i.card_refusals.saturating_add(1));
                 self.set_state(State::ReconnectNeeded, Some(reason.clone()));
                 Err(PscError::Refused(reason))
             }
@@ -549,13 +688,24 @@ impl PscSession {
     }
 
     /// Card mode: logs in now (the web admin's or the CLI's "connect").
-    pub async fn login_with_card(&self) -> Result<(), PscError> {
-        let _one = self.renewing.lock().await;
-        self.with(|i| {
-            i.generation += 1;
-            i.logged_out = false;
-        });
-        self.card_login().await
+    pub async fn login_with_card(self: &Arc<Self>) -> Result<(), PscError> {
+        if self.current_token().is_some() && self.availability().is_ok() {
+            return Ok(()); // connected already: nothing to take down
+        }
+        let session = self.clone();
+        self.detached(async move {
+            let _one = session.renewing.lock().await;
+            let generation = session
+                .with(|i| {
+                    i.generation += 1;
+                    i.logged_out = false;
+                    i.card_refusals = 0;
+                    i.generation
+                })
+                .unwrap_or(0);
+            session.card_login(generation).await
+        })
+        .await
     }
 
     /// e-CPS mode: asks the practitioner's phone; the answer is awaited in
@@ -640,8 +790,9 @@ impl PscSession {
             }
             let failure = match outcome {
                 Ok(grant) => {
-                    self.store(grant, "e-CPS login");
-                    self.audit("psc.login", "application e-CPS");
+                    if self.store(grant, "e-CPS login", Since::Login(generation)) {
+                        self.audit("psc.login", "application e-CPS");
+                    }
                     return;
                 }
                 Err(e) if e.code() == Some("authorization_pending") => None,
@@ -649,7 +800,7 @@ impl PscSession {
                     interval += SLOW_DOWN_STEP;
                     None
                 }
-                Err(e) if e.is_transient() => {
+                Err(e) if e.is_transient() || matches!(e, ProviderError::BadAnswer(_)) => {
                     tracing::warn!(error = %e, "Pro Santé Connect unreachable while waiting for the approval");
                     None
                 }
@@ -666,50 +817,71 @@ impl PscSession {
             if let Some(reason) = failure {
                 tracing::warn!(reason = %reason, "e-CPS login did not succeed");
                 self.audit("psc.login_refused", &reason);
-                let had_tokens = self.with(|i| i.tokens.is_some()).unwrap_or(false);
-                if had_tokens {
-                    // The session still runs: only the new login failed.
-                    self.with(|i| {
-                        i.approval = None;
-                        i.last_error = Some(reason);
-                        i.state = State::Connected;
-                    });
-                    self.notify();
-                } else {
-                    self.set_state(State::ReconnectNeeded, Some(reason));
+                let had_tokens = self
+                    .with(|i| {
+                        if i.generation != generation {
+                            return None; // replaced meanwhile: not ours to end
+                        }
+                        Some(i.tokens.is_some())
+                    })
+                    .flatten();
+                match had_tokens {
+                    None => {}
+                    Some(true) => {
+                        // The session still runs: only the new login failed.
+                        self.with(|i| {
+                            i.approval = None;
+                            i.last_error = Some(reason);
+                            if i.state == State::AwaitingApproval {
+                                i.state = State::Connected;
+                            }
+                        });
+                        self.notify();
+                    }
+                    Some(false) => self.set_state(State::ReconnectNeeded, Some(reason)),
                 }
                 return;
             }
         }
     }
 
-    /// Ends the session: the refresh token is revoked at the provider
-    /// (when it offers revocation) and the tokens forgotten.
-    pub async fn logout(&self) {
-        let _one = self.renewing.lock().await;
-        let refresh = self
-            .with(|i| {
-                i.generation += 1;
-                i.logged_out = true;
-                i.tokens.take().and_then(|t| t.refresh)
+    /// Ends the session: the tokens are forgotten at once, then the
+    /// refresh token is revoked at the provider (when it offers
+    /// revocation).
+    pub async fn logout(self: &Arc<Self>) {
+        let session = self.clone();
+        let _ = self
+            .detached(async move {
+                let _one = session.renewing.lock().await;
+                let refresh = session
+                    .with(|i| {
+                        i.generation += 1;
+                        i.logged_out = true;
+                        let refresh = i.tokens.take().and_then(|t| t.refresh);
+                        i.epoch += 1;
+                        refresh
+                    })
+                    .flatten();
+                session.set_state(
+                    State::ReconnectNeeded,
+                    Some("déconnecté à la demande".into()),
+                );
+                session.audit("psc.logout", "");
+                if let Some(r) = refresh
+                    && let Err(e) = session.provider.revoke(&r).await
+                {
+                    tracing::warn!(error = %e, "the refresh token could not be revoked");
+                }
+                Ok(())
             })
-            .flatten();
-        if let Some(r) = refresh
-            && let Err(e) = self.provider.revoke(&r).await
-        {
-            tracing::warn!(error = %e, "the refresh token could not be revoked");
-        }
-        self.set_state(
-            State::ReconnectNeeded,
-            Some("déconnecté à la demande".into()),
-        );
-        self.audit("psc.logout", "");
+            .await;
         self.wake.notify_one();
     }
 
     /// When the background loop acts next.
     fn next_step(&self) -> Option<Duration> {
         self.with(|i| match (&i.tokens, i.state) {
+            (_, _) if self.method == LoginMethod::Card && self.card_ready().is_err() => None,
             (Some(t), _) => {
                 let at = t.access_expires.checked_sub(t.margin(self.refresh_before));
                 Some(at.map_or(Duration::ZERO, |at| {
@@ -718,7 +890,11 @@ impl PscSession {
             }
             (None, _) if self.method == LoginMethod::Ecps => None,
             (None, _) if i.logged_out || self.card_ready().is_err() => None,
-            (None, State::ReconnectNeeded) => Some(CARD_RETRY),
+            (None, State::ReconnectNeeded) => Some(
+                CARD_RETRY
+                    .saturating_mul(1 << i.card_refusals.saturating_sub(1).min(4))
+                    .min(CARD_RETRY_MAX),
+            ),
             (None, _) => Some(Duration::ZERO),
         })
         .flatten()
@@ -734,8 +910,12 @@ impl PscSession {
         match self.card_ready() {
             Err(reason) => {
                 // Taking the card out ends a logout too: the next card
-                // logs in by itself.
-                self.with(|i| i.logged_out = false);
+                // logs in by itself. A login under way is dropped.
+                self.with(|i| {
+                    i.logged_out = false;
+                    i.card_refusals = 0;
+                    i.generation += 1;
+                });
                 let had = self.with(|i| i.tokens.is_some()).unwrap_or(false);
                 if had {
                     tracing::info!(reason = %reason, "card gone: Pro Santé Connect session closed");
@@ -744,7 +924,7 @@ impl PscSession {
             }
             Ok(()) => {
                 let refused = self
-                    .with(|i| i.state == State::ReconnectNeeded)
+                    .with(|i| i.state == State::ReconnectNeeded && !i.logged_out)
                     .unwrap_or(false);
                 if refused {
                     self.set_state(State::Disconnected, None);
@@ -775,7 +955,7 @@ impl PscSession {
                 let _one = self.renewing.lock().await;
                 // Someone else may have renewed while this loop waited.
                 match self.next_step() {
-                    Some(d) if d.is_zero() || step == Some(CARD_RETRY) => self.renew().await,
+                    Some(d) if d.is_zero() || d == wait => self.renew().await,
                     _ => Ok(()),
                 }
             };
@@ -866,6 +1046,105 @@ mod tests {
         );
         assert!(tokens(300, 20).usable_for(Duration::from_secs(10)));
         assert!(!tokens(300, 5).usable_for(Duration::from_secs(10)));
+    }
+
+    fn ecps_session() -> PscSession {
+        let settings: PscSettings = toml::from_str(
+            "login = \"ecps\"\nissuer = \"https://psc.example\"\nclient_id = \"f\"\nclient_secret_file = \"s\"",
+        )
+        .unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let provider = Provider::new(
+            settings.issuer.clone(),
+            settings.client_id.clone(),
+            super::super::provider::ClientAuth::Secret(Zeroizing::new("x".into())),
+            ProviderHttp::new(Arc::new(tls), Duration::from_secs(1)),
+        );
+        PscSession::new(
+            &settings,
+            provider,
+            None,
+            Vec::new(),
+            Arc::new(Notify::new()),
+            None,
+        )
+    }
+
+    fn grant(token: &str) -> Grant {
+        Grant {
+            access_token: Zeroizing::new(token.into()),
+            expires_in: 300,
+            refresh_token: Some(Zeroizing::new(format!("r-{token}"))),
+            refresh_expires_in: Some(3600),
+        }
+    }
+
+    #[test]
+    fn an_e_cps_box_waits_for_the_practitioner_then_follows_its_tokens() {
+        let s = ecps_session();
+        assert_eq!(s.availability().unwrap_err(), RECONNECT_NEEDED);
+        assert!(s.store(grant("a"), "e-CPS login", Since::Login(0)));
+        assert!(s.availability().is_ok());
+        let status = s.status();
+        assert_eq!(status.state, State::Connected);
+        assert!(status.session_expires_at.unwrap() > now_unix() + 3000);
+        assert_eq!(s.current_token().unwrap().as_str(), "a");
+        // A refused token is not offered again.
+        s.token_refused("invalid_token");
+        assert!(s.current_token().is_none());
+        assert_eq!(s.status().refused_tokens, 1);
+        // Nothing of it shows in the status.
+        assert!(!serde_json::to_string(&s.status()).unwrap().contains("r-a"));
+    }
+
+    #[test]
+    fn tokens_from_a_session_that_changed_meanwhile_are_dropped() {
+        let s = ecps_session();
+        assert!(s.store(grant("a"), "e-CPS login", Since::Login(0)));
+        let epoch = s.with(|i| i.epoch).unwrap();
+        // A renewal of the current set applies.
+        assert!(s.store(grant("b"), "renewal", Since::Renewal(epoch)));
+        assert_eq!(s.status().renewals, 1);
+        // A logout (or card out) in between: the renewal's answer is not
+        // kept, the session stays closed.
+        s.set_state(
+            State::ReconnectNeeded,
+            Some("déconnecté à la demande".into()),
+        );
+        assert!(!s.store(grant("c"), "renewal", Since::Renewal(epoch)));
+        assert!(s.current_token().is_none());
+        // A login started before another one is dropped too.
+        s.with(|i| i.generation += 1);
+        assert!(!s.store(grant("d"), "e-CPS login", Since::Login(0)));
+        assert!(s.store(grant("e"), "e-CPS login", Since::Login(1)));
+        assert_eq!(s.current_token().unwrap().as_str(), "e");
+        // A refresh that gives no new refresh token keeps the current one.
+        let epoch = s.with(|i| i.epoch).unwrap();
+        let mut plain = grant("f");
+        plain.refresh_token = None;
+        assert!(s.store(plain, "renewal", Since::Renewal(epoch)));
+        let kept = s
+            .with(|i| i.tokens.as_ref().and_then(|t| t.refresh.clone()))
+            .flatten();
+        assert_eq!(kept.as_deref().map(|r| r.as_str()), Some("r-e"));
+    }
+
+    #[test]
+    fn the_renewal_is_planned_before_the_end_and_nothing_without_tokens() {
+        let s = ecps_session();
+        assert_eq!(s.next_step(), None);
+        assert!(s.store(grant("a"), "e-CPS login", Since::Login(0)));
+        let step = s.next_step().unwrap();
+        assert!(
+            step <= Duration::from_secs(240) && step > Duration::from_secs(230),
+            "{step:?}"
+        );
     }
 
     #[test]

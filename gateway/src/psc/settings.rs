@@ -139,7 +139,7 @@ impl PscSettings {
         if !self.scope.split_whitespace().any(|s| s == "openid") {
             return Err(("credential.scope", "must include `openid`".into()));
         }
-        if !self.redirect_uri.starts_with("https://") {
+        if super::http::https_url(&self.redirect_uri).is_err() {
             return Err((
                 "credential.redirect_uri",
                 "must be an https:// address".into(),

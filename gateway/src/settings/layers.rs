@@ -53,7 +53,20 @@ fn data_dir_of(path: &Path, base: &toml::Table) -> Result<PathBuf, ConfigError> 
 /// so is `[credential]`, whose keys depend on its kind.
 pub fn merge(base: &mut toml::Table, overlay: &toml::Table) {
     if let Some(credential) = overlay.get("credential") {
-        base.insert("credential".into(), credential.clone());
+        match (base.get_mut("credential"), psc_choice(credential)) {
+            // The practice's Pro Santé Connect choice (how to log in) over
+            // the installer's registration, which stays the file's.
+            (Some(toml::Value::Table(registered)), Some(choice))
+                if registered.get("kind").and_then(|k| k.as_str()) == Some("psc") =>
+            {
+                for (key, value) in choice {
+                    registered.insert(key.clone(), value.clone());
+                }
+            }
+            _ => {
+                base.insert("credential".into(), credential.clone());
+            }
+        }
     }
     let rest: toml::Table = overlay
         .iter()
@@ -61,6 +74,16 @@ pub fn merge(base: &mut toml::Table, overlay: &toml::Table) {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     merge_tables(base, &rest);
+}
+
+/// A `[credential]` of the practice's file that only chooses how to log in
+/// to Pro Santé Connect (`kind = "psc"` with `login`, `national_id`).
+fn psc_choice(credential: &toml::Value) -> Option<&toml::Table> {
+    let table = credential.as_table()?;
+    let only_choice = table
+        .keys()
+        .all(|k| matches!(k.as_str(), "kind" | "login" | "national_id"));
+    (table.get("kind")?.as_str()? == "psc" && only_choice).then_some(table)
 }
 
 fn merge_tables(base: &mut toml::Table, overlay: &toml::Table) {

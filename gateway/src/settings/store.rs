@@ -257,24 +257,17 @@ impl SettingsStore {
         }
         let _writing = self.writing.lock().map_err(|_| SettingsError::Busy)?;
         let mut layers = self.layers()?;
-        let is_psc = |c: &&toml::Value| lookup_kind(c) == Some("psc");
-        let Some(toml::Value::Table(mut psc)) = layers
-            .overlay
-            .get("credential")
-            .filter(is_psc)
-            .or_else(|| layers.base.get("credential").filter(is_psc))
-            .cloned()
-        else {
+        // Only the choice is the practice's; the registration stays the
+        // installer's, so a rotated secret or certificate in the file
+        // still applies.
+        if layers.base.get("credential").and_then(lookup_kind) != Some("psc") {
             return Err(SettingsError::NotEditable("credential.login".into()));
-        };
+        }
+        let mut psc = toml::Table::new();
+        psc.insert("kind".into(), "psc".into());
         psc.insert("login".into(), login.into());
-        match national_id.map(str::trim).filter(|n| !n.is_empty()) {
-            Some(id) => {
-                psc.insert("national_id".into(), id.into());
-            }
-            None => {
-                psc.remove("national_id");
-            }
+        if let Some(id) = national_id.map(str::trim).filter(|n| !n.is_empty()) {
+            psc.insert("national_id".into(), id.into());
         }
         layers
             .overlay

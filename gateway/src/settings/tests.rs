@@ -499,5 +499,20 @@ fn the_practice_chooses_how_to_log_in_to_pro_sante_connect() {
     store.use_psc("card", None).unwrap();
     let merged = Layers::read(&path).unwrap().merged();
     assert_eq!(merged["credential"]["login"].as_str(), Some("card"));
-    assert!(merged["credential"].get("national_id").is_none());
+    // Only the choice is in the practice's file: a new client secret in
+    // the installer's file applies.
+    let overlay = Layers::read(&path).unwrap().overlay;
+    let keys: Vec<&String> = overlay["credential"].as_table().unwrap().keys().collect();
+    assert_eq!(keys, ["kind", "login"]);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "client_secret_file = \"secret\"",
+        "client_secret_file = \"secret-2026\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let merged = Layers::read(&path).unwrap().merged();
+    assert_eq!(
+        merged["credential"]["client_secret_file"].as_str(),
+        Some("secret-2026")
+    );
+    assert_eq!(merged["credential"]["login"].as_str(), Some("card"));
 }

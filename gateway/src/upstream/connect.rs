@@ -260,7 +260,7 @@ impl Connector {
         &self,
         session: &mut UpstreamSession,
         caps: &Capabilities,
-        psc: &crate::psc::PscSession,
+        psc: &Arc<crate::psc::PscSession>,
     ) -> Result<(), ConnectError> {
         use crate::psc::sasl::{Mechanism, describe_challenge};
         let mechanism =
@@ -284,16 +284,20 @@ impl Connector {
             334 => {
                 // The error challenge: answered so the server ends the
                 // exchange with its own failure reply.
-                let detail = reply
-                    .lines
-                    .first()
-                    .and_then(|c| describe_challenge(c))
-                    .unwrap_or_else(|| "no reason given".into());
+                let said = reply.lines.first().and_then(|c| describe_challenge(c));
                 let abort = format!("{}\r\n", base64_of(mechanism.abort_response()));
                 let end = session.command(&abort, "AUTH").await.map_err(refused)?;
-                let detail = format!("{detail}; {}", end.summary());
-                psc.token_refused(&detail);
-                Err(ConnectError::TokenRefused(detail))
+                match said {
+                    Some(status) => {
+                        let detail = format!("{status}; {}", end.summary());
+                        psc.token_refused(&detail);
+                        Err(ConnectError::TokenRefused(detail))
+                    }
+                    // Not the error challenge of the specifications: a
+                    // server that says nothing readable says nothing of
+                    // the token either.
+                    None => Err(ConnectError::Refused(end.summary())),
+                }
             }
             535 => {
                 psc.token_refused(&reply.summary());
