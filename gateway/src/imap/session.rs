@@ -325,7 +325,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         loop {
             tokio::time::sleep(CREDENTIAL_CHECK).await;
             if context.credential.availability().is_err() {
-                return "card removed";
+                return "credential unavailable";
             }
         }
     };
@@ -336,10 +336,16 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         _ = shutdown.cancelled() => "shutdown",
     };
     tracing::info!(user = %user, reason = ended, "IMAP session ended");
-    if ended == "card removed" {
-        let _ = client_w
-            .write_all("* BYE Carte CPS retirée : la messagerie MSSanté est fermée\r\n".as_bytes())
-            .await;
+    if ended == "credential unavailable" {
+        // The card was taken out, or the Pro Santé Connect session ended:
+        // the box stops acting in the practitioner's name.
+        let bye = match context.credential.psc() {
+            Some(_) => {
+                "* BYE Session Pro Santé Connect terminée : la messagerie MSSanté est fermée\r\n"
+            }
+            None => "* BYE Carte CPS retirée : la messagerie MSSanté est fermée\r\n",
+        };
+        let _ = client_w.write_all(bye.as_bytes()).await;
     }
     drop(permit);
     None
