@@ -245,6 +245,12 @@ impl Sources {
                 .as_ref()
                 .and_then(|f| f.operator_unreachable_since()),
         );
+        // Pro Santé Connect out of reach stops mail as surely as the
+        // operator: the same alarm, after the same delay.
+        let since = unreachable_since(
+            since,
+            self.credential.psc().and_then(|p| p.unreachable_since()),
+        );
         Facts {
             phase: if self.updater.as_ref().is_some_and(|u| u.in_progress()) {
                 Phase::Updating

@@ -379,7 +379,8 @@ def test_revoked_refresh_token_pauses_delivery_until_a_new_login(world, boxes):
 def test_provider_down_then_back(world, boxes):
     psc, op = world
     psc.set_ttl(access_token=4)
-    f = boxes(ecps_credential(psc))
+    f = boxes(ecps_credential(psc),
+              sections='[board]\ndescription = "simulated"\noperator_alarm_after = 3\n')
     ecps_connected(f, psc)
     psc.stop()
     try:
@@ -389,11 +390,14 @@ def test_provider_down_then_back(world, boxes):
         assert down["message"] == "Pro Santé Connect injoignable ; nouvel essai automatique"
         time.sleep(2)
         assert len(pending(f)) == 1
+        # Mail stopped for want of a token: the board's alarm, as for the operator.
+        assert board_mode(f, "operator_unreachable") == "operator_unreachable"
     finally:
         psc.start()
     # Back: the refresh token still holds, no new approval is needed.
     wait_psc(f, lambda s: s["state"] == "connected", timeout=90)
     assert wait_delivered(op, "PSC fournisseur injoignable", 1, timeout=90)
+    assert board_mode(f, "ready") == "ready"
     assert psc.pending_ciba() == []
 
 

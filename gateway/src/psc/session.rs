@@ -129,6 +129,8 @@ struct Inner {
     epoch: u64,
     /// Card logins refused in a row (the retry waits longer each time).
     card_refusals: u32,
+    /// Since when the state is `Unreachable`, if it is.
+    unreachable_since: Option<Instant>,
     logins: u64,
     renewals: u64,
     refused_tokens: u64,
@@ -219,6 +221,7 @@ impl PscSession {
                 generation: 0,
                 epoch: 0,
                 card_refusals: 0,
+                unreachable_since: None,
                 logins: 0,
                 renewals: 0,
                 refused_tokens: 0,
@@ -234,6 +237,16 @@ impl PscSession {
 
     pub fn method(&self) -> LoginMethod {
         self.method
+    }
+
+    /// Since when the provider cannot be reached while mail waits for a
+    /// token, if so (the board's "messagerie injoignable" alarm).
+    pub fn unreachable_since(&self) -> Option<Instant> {
+        self.with(|i| {
+            i.unreachable_since
+                .filter(|_| i.state == State::Unreachable)
+        })
+        .flatten()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> Option<T> {
@@ -447,6 +460,7 @@ impl PscSession {
                 i.approval = None;
                 i.last_error = None;
                 i.card_refusals = 0;
+                i.unreachable_since = None;
                 let before = i.state;
                 i.state = State::Connected;
                 Some(before != State::Connected)
@@ -592,6 +606,7 @@ impl PscSession {
                 let before = i.state;
                 if !usable && matches!(before, State::Connected | State::Connecting) {
                     i.state = State::Unreachable;
+                    i.unreachable_since = Some(Instant::now());
                 }
                 before != i.state
             })
@@ -1133,6 +1148,26 @@ mod tests {
             .with(|i| i.tokens.as_ref().and_then(|t| t.refresh.clone()))
             .flatten();
         assert_eq!(kept.as_deref().map(|r| r.as_str()), Some("r-e"));
+    }
+
+    #[test]
+    fn an_unreachable_provider_is_dated_once_and_forgotten_with_new_tokens() {
+        let s = ecps_session();
+        let mut g = grant("a");
+        g.expires_in = 2;
+        assert!(s.store(g, "e-CPS login", Since::Login(0)));
+        s.token_refused("invalid_token"); // the token is over
+        assert_eq!(s.unreachable_since(), None);
+        s.note_failure("Pro Santé Connect injoignable (test)".into());
+        let since = s.unreachable_since().unwrap();
+        assert_eq!(s.status().state, State::Unreachable);
+        assert!(s.availability().is_err());
+        s.note_failure("Pro Santé Connect injoignable (test)".into());
+        assert_eq!(s.unreachable_since(), Some(since));
+        let epoch = s.with(|i| i.epoch).unwrap();
+        assert!(s.store(grant("b"), "renewal", Since::Renewal(epoch)));
+        assert_eq!(s.unreachable_since(), None);
+        assert!(s.availability().is_ok());
     }
 
     #[test]
