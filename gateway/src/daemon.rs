@@ -23,12 +23,11 @@ use crate::whitelist::Whitelist;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-/// The credential, the card service when a card is used, and the Pro
-/// Santé Connect session when the credential is one.
+/// The credential, and the card service when a card is used (the Pro
+/// Santé Connect session, when the credential is one, is `credential.psc()`).
 pub struct LoadedCredential {
     pub credential: Arc<dyn Credential>,
     pub card: Option<CardService>,
-    pub psc: Option<Arc<crate::psc::PscSession>>,
 }
 
 /// Loads the configured credential; a card credential starts the card
@@ -85,11 +84,10 @@ pub fn load_credential_audited(
             .map_err(|e| anyhow::anyhow!("{}: key `credential`: {e}", config.path.display()))?;
             return Ok(LoadedCredential {
                 credential: Arc::new(crate::psc::PscCredential::new(
-                    session.clone(),
+                    session,
                     card.as_ref().map(|(_, c)| c.clone()),
                 )),
                 card: card.map(|(s, _)| s),
-                psc: Some(session),
             });
         }
         CredentialConfig::Card {
@@ -114,7 +112,6 @@ pub fn load_credential_audited(
             return Ok(LoadedCredential {
                 credential: Arc::new(CardCredential::new(service, chain)),
                 card,
-                psc: None,
             });
         }
         CredentialConfig::Software {
@@ -138,11 +135,7 @@ pub fn load_credential_audited(
     } else if remaining < 30 * 24 * 3600 {
         tracing::warn!(identity = %credential.identity(), days_left = remaining / 86400, "the credential's certificate expires soon");
     }
-    Ok(LoadedCredential {
-        credential,
-        card,
-        psc: None,
-    })
+    Ok(LoadedCredential { credential, card })
 }
 
 fn load_pem_certificates(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -396,8 +389,8 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     );
     let delivery_task = tokio::spawn(delivery.clone().run(shutdown.clone()));
     let psc_task = loaded
-        .psc
-        .clone()
+        .credential
+        .psc()
         .map(|psc| tokio::spawn(psc.run(shutdown.clone())));
 
     let fetcher = config.inbound.as_ref().map(|inbound| {
@@ -556,7 +549,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
     ));
     let settings = settings
         .merge(crate::control::update_router(updater.clone()))
-        .merge(crate::control::psc_router(loaded.psc.clone()));
+        .merge(crate::control::psc_router(loaded.credential.psc()));
     let control = crate::control::serve(
         &config.control_socket(),
         crate::control::router(
@@ -586,7 +579,7 @@ pub async fn run(config: Config) -> anyhow::Result<Outcome> {
                     Arc::new(d)
                 },
                 updater: updater.clone(),
-                psc: loaded.psc.clone(),
+                psc: loaded.credential.psc(),
             }),
             settings,
         ),
